@@ -1,0 +1,145 @@
+"""Compiled record walks: turn a byte buffer into frame offset/length/timestamp arrays.
+
+The walk is sequential by nature (each record's position depends on the previous length), so it is
+compiled with numba rather than vectorised. Each walk stops at a record it cannot finish in the buffer
+(status NEED_MORE), when the output arrays are full (FULL), at a corrupt header (CORRUPT), or, for
+pcapng, at a block that is not a packet block (OTHER_BLOCK), which Python then handles.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+NEED_MORE = 0
+FULL = 1
+CORRUPT = 2
+OTHER_BLOCK = 3
+
+# Largest frame we accept, as Wireshark does for ordinary link types (WTAP_MAX_PACKET_SIZE_STANDARD).
+MAX_CAPLEN = 262144
+
+
+@njit(cache=True, inline="always")
+def _u32(buf: np.ndarray, pos: int, swapped: bool) -> int:
+    b0 = np.int64(buf[pos])
+    b1 = np.int64(buf[pos + 1])
+    b2 = np.int64(buf[pos + 2])
+    b3 = np.int64(buf[pos + 3])
+    if swapped:
+        return (b0 << 24) | (b1 << 16) | (b2 << 8) | b3
+    return b0 | (b1 << 8) | (b2 << 16) | (b3 << 24)
+
+
+@njit(cache=True, inline="always")
+def _u16(buf: np.ndarray, pos: int, swapped: bool) -> int:
+    b0 = np.int64(buf[pos])
+    b1 = np.int64(buf[pos + 1])
+    if swapped:
+        return (b0 << 8) | b1
+    return b0 | (b1 << 8)
+
+
+@njit(cache=True)
+def walk_pcap(  # type: ignore[no-untyped-def]
+    buf, pos, swapped, frac_ns, linktype, out_off, out_cap, out_wire, out_ts, out_lt
+):
+    """Walk classic pcap records from ``pos``; ``frac_ns`` is 1000 (usec files) or 1 (nsec files).
+
+    Returns (frames written, position after the last complete record, status).
+    """
+    end = buf.shape[0]
+    cap = out_off.shape[0]
+    n = 0
+    while n < cap:
+        if pos + 16 > end:
+            return n, pos, NEED_MORE
+        sec = _u32(buf, pos, swapped)
+        frac = _u32(buf, pos + 4, swapped)
+        incl = _u32(buf, pos + 8, swapped)
+        orig = _u32(buf, pos + 12, swapped)
+        if incl > MAX_CAPLEN:
+            return n, pos, CORRUPT
+        if pos + 16 + incl > end:
+            return n, pos, NEED_MORE
+        out_off[n] = pos + 16
+        out_cap[n] = incl
+        out_wire[n] = orig if orig >= incl else incl
+        out_ts[n] = sec * 1_000_000_000 + frac * frac_ns
+        out_lt[n] = linktype
+        n += 1
+        pos += 16 + incl
+    return n, pos, FULL
+
+
+@njit(cache=True, inline="always")
+def _ticks_to_ns(ticks: int, units: int) -> int:
+    # Split to stay exact and inside int64 for any resolution up to 2**-62 s.
+    return (ticks // units) * 1_000_000_000 + ((ticks % units) * 1_000_000_000) // units
+
+
+@njit(cache=True)
+def walk_pcapng(  # type: ignore[no-untyped-def]
+    buf, pos, swapped, if_linktype, if_units, if_offset_ns, if_snaplen,
+    out_off, out_cap, out_wire, out_ts, out_lt,
+):
+    """Walk pcapng packet blocks (EPB, SPB, OPB) from ``pos`` within one section.
+
+    Interface tables are indexed by interface id: link type, timestamp units per second, if_tsoffset in
+    ns, snap length. A packet naming an interface that does not exist is CORRUPT. Returns (frames
+    written, position of the first unconsumed block, status).
+    """
+    end = buf.shape[0]
+    cap = out_off.shape[0]
+    n_if = if_linktype.shape[0]
+    n = 0
+    while n < cap:
+        if pos + 12 > end:
+            return n, pos, NEED_MORE
+        btype = _u32(buf, pos, swapped)
+        blen = _u32(buf, pos + 4, swapped)
+        if blen < 12 or blen % 4 != 0 or blen > MAX_CAPLEN * 64:
+            return n, pos, CORRUPT
+        if pos + blen > end:
+            return n, pos, NEED_MORE
+        if btype == 6 or btype == 2:
+            if blen < 32:
+                return n, pos, CORRUPT
+            if btype == 6:
+                ifid = _u32(buf, pos + 8, swapped)
+            else:
+                ifid = _u16(buf, pos + 8, swapped)
+            if ifid >= n_if:
+                return n, pos, CORRUPT
+            ticks = (_u32(buf, pos + 12, swapped) << 32) | _u32(buf, pos + 16, swapped)
+            incl = _u32(buf, pos + 20, swapped)
+            orig = _u32(buf, pos + 24, swapped)
+            if 28 + incl + 4 > blen:
+                return n, pos, CORRUPT
+            out_off[n] = pos + 28
+            out_cap[n] = incl
+            out_wire[n] = orig if orig >= incl else incl
+            out_ts[n] = _ticks_to_ns(ticks, if_units[ifid]) + if_offset_ns[ifid]
+            out_lt[n] = if_linktype[ifid]
+            n += 1
+        elif btype == 3:
+            if n_if == 0 or blen < 16:
+                return n, pos, CORRUPT
+            orig = _u32(buf, pos + 8, swapped)
+            incl = blen - 16
+            if orig < incl:
+                incl = orig
+            snap = if_snaplen[0]
+            if snap > 0 and incl > snap:
+                incl = snap
+            out_off[n] = pos + 12
+            out_cap[n] = incl
+            out_wire[n] = orig
+            # A simple packet block carries no timestamp; Wireshark shows it as time 0.
+            out_ts[n] = 0
+            out_lt[n] = if_linktype[0]
+            n += 1
+        else:
+            return n, pos, OTHER_BLOCK
+        pos += blen
+    return n, pos, FULL

@@ -1,0 +1,1 @@
+"""Frozen typed data shared by every layer; no I/O here."""

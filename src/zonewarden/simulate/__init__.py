@@ -1,0 +1,1 @@
+"""Independent packet and capture-file encoders for fixtures and the demo (never imports the decoders)."""
