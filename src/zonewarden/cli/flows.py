@@ -1,0 +1,60 @@
+"""``zonewarden flows``: one record per flow (connection)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from zonewarden.cli.output import print_summary, progress_bar, write_jsonl
+from zonewarden.flow.records import flow_dicts
+from zonewarden.flow.table import FlowSettings
+from zonewarden.pipeline.packets import PacketPipeline
+
+TABLE_COLUMNS = ("ts_start", "proto", "src", "sport", "dst", "dport", "vlan", "packets_orig", "packets_resp",
+                 "bytes_orig", "bytes_resp", "state", "history")
+
+
+@click.command()
+@click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True,
+              help="jsonl: one JSON object per flow (the Flow JSONL contract); table: aligned columns.")
+@click.option("--tcp-idle", type=click.FloatRange(min=0, min_open=True), default=300.0, show_default=True,
+              help="Seconds of packet time without a packet before a TCP flow is finished.")
+@click.option("--udp-idle", type=click.FloatRange(min=0, min_open=True), default=60.0, show_default=True,
+              help="Same for UDP and other IP protocols.")
+@click.option("--active-timeout", type=click.FloatRange(min=0, min_open=True), default=3600.0,
+              show_default=True, help="Long-lived flows are reported in records of at most this many seconds.")
+@click.option("--max-flows", type=click.IntRange(min=1000), default=600_000, show_default=True,
+              help="Live flows held at once; beyond it the least recently seen are finished early (counted).")
+@click.option("--progress/--no-progress", default=True, help="Progress bar on stderr (only on a terminal).")
+@click.option("-q", "--quiet", is_flag=True, help="No summary on stderr.")
+def flows(captures: tuple[str, ...], fmt: str, tcp_idle: float, udp_idle: float, active_timeout: float,
+          max_flows: int, progress: bool, quiet: bool) -> None:
+    """Print the flows (connections) in CAPTURE... (files, directories, or - for stdin).
+
+    Flows are bidirectional, keyed by VLAN and 5-tuple; the originator is the SYN sender (else the
+    first sender). Bytes are wire (frame) lengths; timestamps are packet time. A summary of link types,
+    decode errors and limits goes to stderr.
+    """
+    settings = FlowSettings(tcp_idle=tcp_idle, udp_idle=udp_idle, other_idle=udp_idle, active=active_timeout,
+                            max_flows=max_flows)
+    pipeline = PacketPipeline(captures, settings)
+    err = Console(stderr=True)
+    table = Table(*TABLE_COLUMNS, box=None, header_style="bold") if fmt == "table" else None
+    with progress_bar(pipeline.capture.total_bytes, progress) as advance:
+        for records in pipeline.flow_batches(advance):
+            rows = list(flow_dicts(records))
+            if table is None:
+                write_jsonl(rows, sys.stdout)
+            else:
+                for r in rows:
+                    table.add_row(*("" if r[c] is None else str(r[c]) for c in TABLE_COLUMNS))
+    if table is not None:
+        Console(width=200).print(table)
+    if not quiet:
+        print_summary(pipeline.summary, err)
+    if pipeline.summary.problems:
+        sys.exit(1)

@@ -1,0 +1,193 @@
+"""IPv4 and IPv6 fragment reassembly (Python: fragments are rare, so this is off the hot path).
+
+Policy: the first copy of a byte wins (later overlapping fragments are counted, not applied); a
+datagram completes when the last fragment has arrived and the holes are all filled; incomplete
+datagrams expire after ``timeout`` seconds of packet time; memory is bounded by datagram count and
+total buffered bytes, and what a limit drops is counted.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from zonewarden.model.packets import PacketBatch
+
+NS = 1_000_000_000
+MAX_DATAGRAM = 65535
+
+
+@dataclass
+class FragmentStats:
+    fragments: int = 0
+    reassembled: int = 0
+    expired: int = 0
+    overlaps: int = 0
+    dropped_limit: int = 0
+    dropped_truncated: int = 0
+    dropped_malformed: int = 0
+
+
+@dataclass
+class _Datagram:
+    header: bytes
+    first_ts: int
+    last_ts: int = 0
+    wirelen: int = 0
+    frames: int = 0
+    total: int = -1  # payload length, known once the last fragment arrived
+    pieces: dict[int, bytes] = field(default_factory=dict)
+    size: int = 0
+    vlan: tuple[int, int] = (-1, -1)
+
+
+@dataclass(frozen=True, slots=True)
+class Reassembled:
+    packet: bytes  # a complete IP packet (header + payload)
+    ts_ns: int
+    wirelen: int  # sum of the fragments' wire lengths
+    frames: int
+    vlan_outer: int
+    vlan_inner: int
+
+
+def _v6_fragment_header(data: bytes) -> tuple[int, int, int, int] | None:
+    """Find the fragment header: (its offset, next header, fragment offset|M flag, ident)."""
+    nh, p = data[6], 40
+    for _ in range(16):
+        if nh == 44:
+            if p + 8 > len(data):
+                return None
+            frag_field, ident = struct.unpack_from("!HI", data, p + 2)
+            return p, data[p], frag_field, ident
+        if nh in (0, 43, 60, 135, 139, 140):
+            if p + 2 > len(data):
+                return None
+            nh, p = data[p], p + (data[p + 1] + 1) * 8
+        elif nh == 51:
+            if p + 2 > len(data):
+                return None
+            nh, p = data[p], p + (data[p + 1] + 2) * 4
+        else:
+            return None
+    return None
+
+
+class FragmentReassembler:
+    def __init__(self, max_datagrams: int = 8192, max_bytes: int = 64 << 20, timeout: float = 60.0) -> None:
+        self.max_datagrams = max_datagrams
+        self.max_bytes = max_bytes
+        self.timeout_ns = int(timeout * NS)
+        self.stats = FragmentStats()
+        self._pending: dict[tuple[object, ...], _Datagram] = {}
+        self._bytes = 0
+        self._last_expire = 0
+
+    def add_batch(self, pk: PacketBatch) -> list[Reassembled]:
+        out: list[Reassembled] = []
+        for i in np.flatnonzero((pk.frag != 0) & (pk.err == 0)).tolist():
+            done = self._add(pk, i)
+            if done is not None:
+                out.append(done)
+        return out
+
+    def _add(self, pk: PacketBatch, i: int) -> Reassembled | None:
+        self.stats.fragments += 1
+        fr = pk.frames
+        ts = int(fr.ts_ns[i])
+        ip = int(pk.ip_off[i])
+        end = int(fr.offset[i] + fr.caplen[i])
+        raw = fr.data[ip:end].tobytes()
+        if pk.l3[i] == 4:
+            ihl = (raw[0] & 0x0F) * 4
+            total, ident, flags = struct.unpack_from("!HHH", raw, 2)
+            if len(raw) < total:
+                self.stats.dropped_truncated += 1
+                return None
+            offset, more = (flags & 0x1FFF) * 8, bool(flags & 0x2000)
+            payload = raw[ihl:total]
+            header = raw[:ihl]
+            key: tuple[object, ...] = (4, raw[12:20], raw[9], ident, int(pk.vlan_outer[i]), int(pk.vlan_inner[i]))
+        else:
+            found = _v6_fragment_header(raw)
+            if found is None:
+                self.stats.dropped_malformed += 1
+                return None
+            fpos, nh, frag_field, ident = found
+            plen = struct.unpack_from("!H", raw, 4)[0]
+            if len(raw) < 40 + plen:
+                self.stats.dropped_truncated += 1
+                return None
+            offset, more = frag_field & 0xFFF8, bool(frag_field & 1)
+            payload = raw[fpos + 8 : 40 + plen]
+            header = raw[:6] + bytes([nh]) + raw[7:40]  # fixed header only, pointing past the fragment
+            key = (6, raw[8:40], ident, int(pk.vlan_outer[i]), int(pk.vlan_inner[i]))
+        if offset + len(payload) > MAX_DATAGRAM or (more and len(payload) % 8):
+            self.stats.dropped_malformed += 1
+            return None
+        self._expire(ts)
+        dg = self._pending.get(key)
+        if dg is None:
+            if len(self._pending) >= self.max_datagrams or self._bytes + len(payload) > self.max_bytes:
+                self.stats.dropped_limit += 1
+                return None
+            dg = _Datagram(header=header, first_ts=ts, vlan=(int(pk.vlan_outer[i]), int(pk.vlan_inner[i])))
+            self._pending[key] = dg
+        if offset == 0:
+            dg.header = header
+        dg.last_ts = max(dg.last_ts, ts)
+        dg.wirelen += int(fr.wirelen[i])
+        dg.frames += 1
+        if not more:
+            dg.total = offset + len(payload)
+        if any(o < offset + len(payload) and offset < o + len(p) for o, p in dg.pieces.items()):
+            self.stats.overlaps += 1
+        if offset not in dg.pieces:
+            dg.pieces[offset] = payload
+            dg.size += len(payload)
+            self._bytes += len(payload)
+        return self._complete(key, dg)
+
+    def _complete(self, key: tuple[object, ...], dg: _Datagram) -> Reassembled | None:
+        if dg.total < 0:
+            return None
+        buf = bytearray(dg.total)
+        have = np.zeros(dg.total, dtype=bool)
+        for off in sorted(dg.pieces, key=lambda o: -len(dg.pieces[o])):
+            piece = dg.pieces[off][: max(0, dg.total - off)]
+            # First copy wins: only fill bytes nobody filled yet (pieces are stored once per offset).
+            fresh = ~have[off : off + len(piece)]
+            view = np.frombuffer(piece, dtype=np.uint8)
+            arr = np.frombuffer(buf, dtype=np.uint8)
+            arr[off : off + len(piece)][fresh] = view[fresh]
+            have[off : off + len(piece)] = True
+        if not have.all():
+            return None
+        del self._pending[key]
+        self._bytes -= dg.size
+        self.stats.reassembled += 1
+        header = bytearray(dg.header)
+        if header[0] >> 4 == 4:
+            ihl = len(header)
+            struct.pack_into("!HH", header, 2, ihl + dg.total, 0)  # length, no fragment bits
+            struct.pack_into("!H", header, 10, 0)
+        else:
+            struct.pack_into("!H", header, 4, dg.total)
+        return Reassembled(bytes(header) + bytes(buf), dg.last_ts, dg.wirelen, dg.frames, *dg.vlan)
+
+    def _expire(self, now: int) -> None:
+        if not self._pending or now - self._last_expire < NS:
+            return
+        self._last_expire = now
+        stale = [k for k, d in self._pending.items() if now - d.first_ts > self.timeout_ns]
+        for k in stale:
+            self._bytes -= self._pending.pop(k).size
+            self.stats.expired += 1
+
+    def finish(self) -> None:
+        """End of input: whatever is still incomplete is counted as expired."""
+        self.stats.expired += len(self._pending)
+        self._pending.clear()
+        self._bytes = 0

@@ -1,0 +1,117 @@
+"""Finished flow records as the Flow JSONL contract of DESIGN.md describes them."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from zonewarden.flow.table_kernel import (
+    F_FIN,
+    F_RST,
+    F_SYN,
+    F_SYNACK,
+    HISTORY_LETTERS,
+)
+from zonewarden.model.packets import format_address
+
+PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmp6", 2: "igmp", 47: "gre", 50: "esp", 89: "ospf",
+               132: "sctp", 112: "vrrp"}
+END_REASONS = ("active", "idle", "active_timeout", "port_reuse", "evicted")
+
+FLOW_FIELDS = (
+    "flow_id", "ts_start", "ts_end", "proto", "src", "sport", "dst", "dport", "vlan", "vlan_inner",
+    "packets_orig", "packets_resp", "bytes_orig", "bytes_resp", "payload_orig", "payload_resp", "state",
+    "history", "end_reason",
+)
+
+
+def proto_name(proto: int) -> str:
+    return PROTO_NAMES.get(proto, f"ip-{proto}")
+
+
+def tcp_state(flags_o: int, flags_r: int) -> str:
+    """Zeek's conn_state vocabulary, derived from the flags each side sent."""
+    o_syn, r_synack = bool(flags_o & F_SYN), bool(flags_r & F_SYNACK)
+    o_fin, r_fin = bool(flags_o & F_FIN), bool(flags_r & F_FIN)
+    o_rst, r_rst = bool(flags_o & F_RST), bool(flags_r & F_RST)
+    if o_syn and r_synack:
+        if o_rst:
+            return "RSTO"
+        if r_rst:
+            return "RSTR"
+        if o_fin and r_fin:
+            return "SF"
+        return "S2" if o_fin else "S3" if r_fin else "S1"
+    if o_syn:
+        if r_rst:
+            return "REJ"
+        if o_rst:
+            return "RSTOS0"
+        return "SH" if o_fin else "S0"
+    if r_synack:
+        if r_rst:
+            return "RSTRH"
+        return "SHR" if r_fin else "OTH"
+    return "OTH"
+
+
+def history_string(history: int) -> str:
+    letters = []
+    while history:
+        code = (history & 0xF) - 1
+        letter = HISTORY_LETTERS[code % 7]
+        letters.append(letter.lower() if code >= 7 else letter)
+        history >>= 4
+    return "".join(letters)
+
+
+def flow_id(vlan: int, vlan_inner: int, proto: int, src: str, sport: int, dst: str, dport: int, ts_ns: int) -> str:
+    """A stable id derived from the flow's key and start time, so re-runs give the same ids."""
+    key = f"{vlan}|{vlan_inner}|{proto}|{src}|{sport}|{dst}|{dport}|{ts_ns}".encode()
+    return "C" + base64.b32encode(hashlib.blake2b(key, digest_size=10).digest()).decode().lower()
+
+
+def flow_dicts(records: npt.NDArray[np.void]) -> Iterator[dict[str, Any]]:
+    """One dict per finished flow, keys in FLOW_FIELDS order; absent values are None."""
+    for r in records.tolist():
+        (_used, proto, orig_is_a, end_reason, vo, vi, a_port, b_port, a_hi, a_lo, b_hi, b_lo, _uid, ts_first,
+         ts_last, pkts_o, pkts_r, bytes_o, bytes_r, pay_o, pay_r, _nso, _nsr, history, _seen, flags_o, flags_r,
+         icmp_type, icmp_code) = r
+        a, b = format_address(a_hi, a_lo), format_address(b_hi, b_lo)
+        if orig_is_a:
+            src, sport, dst, dport = a, a_port, b, b_port
+        else:
+            src, sport, dst, dport = b, b_port, a, a_port
+        if proto in (1, 58):
+            sport, dport = icmp_type, icmp_code
+        has_ports = proto in (1, 6, 17, 58, 132)
+        if proto == 6:
+            state = tcp_state(flags_o, flags_r)
+        else:
+            state = "SF" if pkts_r else "S0"
+        yield {
+            "flow_id": flow_id(vo, vi, proto, src, sport, dst, dport, ts_first),
+            "ts_start": ts_first / 1e9,
+            "ts_end": ts_last / 1e9,
+            "proto": proto_name(proto),
+            "src": src,
+            "sport": sport if has_ports else None,
+            "dst": dst,
+            "dport": dport if has_ports else None,
+            "vlan": vo if vo >= 0 else None,
+            "vlan_inner": vi if vi >= 0 else None,
+            "packets_orig": pkts_o,
+            "packets_resp": pkts_r,
+            "bytes_orig": bytes_o,
+            "bytes_resp": bytes_r,
+            "payload_orig": pay_o,
+            "payload_resp": pay_r,
+            "state": state,
+            "history": history_string(history),
+            "end_reason": END_REASONS[end_reason],
+        }

@@ -1,0 +1,1 @@
+"""Wiring: capture -> decode -> flows (-> analyzers), with the run's counters."""
