@@ -6,7 +6,15 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup demo test lint bench clean
 
-setup: $(STAMP)
+# The hot-path kernels, compiled ahead of time (numba.pycc) so runs start without loading numba.
+KERNEL_SRC := $(addprefix src/zonewarden/,capture/record_walk.py capture/walk_status.py \
+	decode/l2l4_kernel.py decode/anomalies.py flow/table_kernel.py flow/layout.py build_kernels.py)
+AOT := src/zonewarden/_aot_kernels.sha256
+
+setup: $(STAMP) $(AOT)
+
+$(AOT): $(STAMP) $(KERNEL_SRC)
+	$(BIN)/python -m zonewarden.build_kernels
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -14,20 +22,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: setup
 	@mkdir -p demo-out
 	$(BIN)/python -m zonewarden.simulate.demo_capture demo-out/demo.pcap
 	$(BIN)/zonewarden flows demo-out/demo.pcap --format table
 
-test: $(STAMP)
+test: setup
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-bench: $(STAMP)
+bench: setup
 	$(BIN)/python bench/run_bench.py --out BENCHMARKS.md
 
 clean:
-	rm -rf $(VENV) demo-out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) demo-out .pytest_cache .mypy_cache .ruff_cache src/zonewarden/_aot_kernels*

@@ -10,7 +10,8 @@ import numpy as np
 
 from zonewarden.capture.batching import BatchArrays
 from zonewarden.capture.chunks import ChunkReader
-from zonewarden.capture.record_walk import CORRUPT, FULL, MAX_CAPLEN, walk_pcap
+from zonewarden.capture.walk_status import CORRUPT, FULL, MAX_CAPLEN
+from zonewarden.kernels import walk_pcap
 from zonewarden.model.frames import FrameBatch
 
 if TYPE_CHECKING:

@@ -16,7 +16,8 @@ import numpy.typing as npt
 
 from zonewarden.capture.batching import BatchArrays
 from zonewarden.capture.chunks import ChunkReader
-from zonewarden.capture.record_walk import CORRUPT, FULL, OTHER_BLOCK, walk_pcapng
+from zonewarden.capture.walk_status import CORRUPT, FULL, OTHER_BLOCK
+from zonewarden.kernels import walk_pcapng
 from zonewarden.model.frames import FrameBatch
 
 if TYPE_CHECKING:

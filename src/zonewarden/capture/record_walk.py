@@ -11,13 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-NEED_MORE = 0
-FULL = 1
-CORRUPT = 2
-OTHER_BLOCK = 3
-
-# Largest frame we accept, as Wireshark does for ordinary link types (WTAP_MAX_PACKET_SIZE_STANDARD).
-MAX_CAPLEN = 262144
+from zonewarden.capture.walk_status import CORRUPT, FULL, MAX_CAPLEN, NEED_MORE, OTHER_BLOCK
 
 
 @njit(cache=True, inline="always")

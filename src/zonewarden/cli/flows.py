@@ -5,10 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
-from rich.console import Console
-from rich.table import Table
-
-from zonewarden.cli.output import print_summary, progress_bar, write_jsonl
+from zonewarden.cli.output import print_summary, print_table, progress_bar, write_jsonl
 from zonewarden.flow.records import flow_dicts
 from zonewarden.flow.table import FlowSettings
 from zonewarden.pipeline.packets import PacketPipeline
@@ -42,19 +39,17 @@ def flows(captures: tuple[str, ...], fmt: str, tcp_idle: float, udp_idle: float,
     settings = FlowSettings(tcp_idle=tcp_idle, udp_idle=udp_idle, other_idle=udp_idle, active=active_timeout,
                             max_flows=max_flows)
     pipeline = PacketPipeline(captures, settings)
-    err = Console(stderr=True)
-    table = Table(*TABLE_COLUMNS, box=None, header_style="bold") if fmt == "table" else None
+    table_rows: list[dict[str, object]] = []
     with progress_bar(pipeline.capture.total_bytes, progress) as advance:
         for records in pipeline.flow_batches(advance):
             rows = list(flow_dicts(records))
-            if table is None:
+            if fmt == "jsonl":
                 write_jsonl(rows, sys.stdout)
             else:
-                for r in rows:
-                    table.add_row(*("" if r[c] is None else str(r[c]) for c in TABLE_COLUMNS))
-    if table is not None:
-        Console(width=200).print(table)
+                table_rows.extend(rows)
+    if fmt == "table":
+        print_table(table_rows, TABLE_COLUMNS)
     if not quiet:
-        print_summary(pipeline.summary, err)
+        print_summary(pipeline.summary)
     if pipeline.summary.problems:
         sys.exit(1)

@@ -1,4 +1,8 @@
-"""Shared output helpers for commands: JSONL writing, progress, run summaries."""
+"""Shared output helpers for commands: JSONL writing, progress, run summaries.
+
+rich is imported only where it draws (progress bar on a terminal, tables): a plain JSONL run
+should not pay for it at start-up.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
+import click
 import msgspec
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from zonewarden.pipeline.packets import RunSummary
 
@@ -27,6 +30,16 @@ def progress_bar(total: int | None, enabled: bool) -> Iterator[Callable[[int], N
     if not enabled or total is None or not sys.stderr.isatty():
         yield lambda _done: None
         return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     with Progress(
         TextColumn("reading"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
         console=Console(stderr=True), transient=True,
@@ -35,18 +48,34 @@ def progress_bar(total: int | None, enabled: bool) -> Iterator[Callable[[int], N
         yield lambda done: bar.update(task, completed=done)
 
 
-def print_summary(summary: RunSummary, console: Console) -> None:
+def _counts(items: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(items.items())) or "none"
+
+
+def print_summary(summary: RunSummary) -> None:
+    """The run's counters on stderr, one topic a line."""
     s = summary
-    console.print(f"[bold]{s.files}[/] file(s), [bold]{s.frames}[/] frames, {s.wire_bytes} wire bytes, "
-                  f"[bold]{s.flows}[/] flows")
-    console.print("link types: " + ", ".join(f"{k} {v}" for k, v in sorted(s.link_types.items())))
-    console.print("network: " + ", ".join(f"{k} {v}" for k, v in sorted(s.network.items())))
-    if s.decode_errors:
-        console.print("decode errors: " + ", ".join(f"{k} {v}" for k, v in sorted(s.decode_errors.items())))
-    frag = s.fragments
-    if frag.get("fragments"):
-        console.print("ip fragments: " + ", ".join(f"{k} {v}" for k, v in frag.items() if v))
-    hit = {k: v for k, v in s.limits.items() if v and k != "peak_live_flows"}
-    console.print("limits hit: " + (", ".join(f"{k} {v}" for k, v in hit.items()) if hit else "none"))
+    lines = [
+        f"{s.files} file(s), {s.frames} frames, {s.wire_bytes} wire bytes, {s.flows} flows",
+        f"link types: {_counts(s.link_types)}",
+        f"network: {_counts(s.network)}",
+        f"decode errors: {_counts(s.decode_errors)}",
+    ]
+    if s.fragments.get("fragments"):
+        lines.append("ip fragments: " + _counts({k: v for k, v in s.fragments.items() if v}))
+    lines.append("limits hit: " + _counts({k: v for k, v in s.limits.items() if v and k != "peak_live_flows"}))
+    for line in lines:
+        click.echo(line, err=True)
     for p in s.problems:
-        console.print(f"[red]problem:[/] {p}", highlight=False)
+        click.echo(click.style("problem: ", fg="red") + p, err=True)
+
+
+def print_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+    """Aligned columns on stdout (rich), wide enough not to wrap addresses."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*columns, box=None, header_style="bold")
+    for r in rows:
+        table.add_row(*("" if r[c] is None else str(r[c]) for c in columns))
+    Console(width=max(120, 14 * len(columns))).print(table)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zonewarden.decode.l2l4_kernel import decode_batch
+from zonewarden.kernels import decode_batch
 from zonewarden.model.frames import FrameBatch
 from zonewarden.model.packets import PacketBatch
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from zonewarden.flow.table_kernel import (
+from zonewarden.flow.layout import (
     F_FIN,
     F_RST,
     F_SYN,
@@ -60,6 +60,7 @@ def tcp_state(flags_o: int, flags_r: int) -> str:
     return "OTH"
 
 
+@lru_cache(maxsize=4096)
 def history_string(history: int) -> str:
     letters = []
     while history:
@@ -73,7 +74,7 @@ def history_string(history: int) -> str:
 def flow_id(vlan: int, vlan_inner: int, proto: int, src: str, sport: int, dst: str, dport: int, ts_ns: int) -> str:
     """A stable id derived from the flow's key and start time, so re-runs give the same ids."""
     key = f"{vlan}|{vlan_inner}|{proto}|{src}|{sport}|{dst}|{dport}|{ts_ns}".encode()
-    return "C" + base64.b32encode(hashlib.blake2b(key, digest_size=10).digest()).decode().lower()
+    return "C" + hashlib.blake2b(key, digest_size=8).hexdigest()
 
 
 def flow_dicts(records: npt.NDArray[np.void]) -> Iterator[dict[str, Any]]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from zonewarden.flow.table_kernel import (
+from zonewarden.flow.layout import (
     END_ACTIVE,
     END_EVICTED,
     END_IDLE,
@@ -20,10 +20,8 @@ from zonewarden.flow.table_kernel import (
     P_UDP_IDLE,
     ST_NEED_ROOM,
     ST_OUT_FULL,
-    expire_flows,
-    rehash,
-    update_flows,
 )
+from zonewarden.kernels import expire_flows, rehash, update_flows
 from zonewarden.model.packets import PacketBatch
 
 NS = 1_000_000_000

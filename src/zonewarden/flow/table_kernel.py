@@ -2,7 +2,8 @@
 
 Keys are canonical (endpoint A sorts before endpoint B) so both directions of a conversation land
 in one slot; ``orig_is_a`` remembers which endpoint is the originator. Finished flows are copied out
-into a caller-provided array, so the table itself never grows past its capacity.
+into a caller-provided array, so the table itself never grows past its capacity. The record layout
+and constants live in ``layout.py``.
 """
 
 from __future__ import annotations
@@ -10,70 +11,37 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-EMPTY = 0
-USED = 1
-TOMB = 2
-
-# Why a flow record was finished.
-END_ACTIVE = 0  # still open when the input ended
-END_IDLE = 1
-END_ACTIVE_TIMEOUT = 2
-END_PORT_REUSE = 3
-END_EVICTED = 4
-
-# Per-direction TCP flag summary bits.
-F_SYN = 1
-F_SYNACK = 2
-F_FIN = 4
-F_RST = 8
-F_ACK = 16
-F_DATA = 32
-
-# History letters (Zeek's): index into "SHADFRT"; the responder's use lower case.
-H_SYN, H_SYNACK, H_ACK, H_DATA, H_FIN, H_RST, H_RETRANS = 0, 1, 2, 3, 4, 5, 6
-HISTORY_LETTERS = "SHADFRT"
-
-FLOW_DTYPE = np.dtype(
-    [
-        ("used", np.uint8),
-        ("proto", np.uint8),
-        ("orig_is_a", np.uint8),
-        ("end_reason", np.uint8),
-        ("vlan_outer", np.int32),
-        ("vlan_inner", np.int32),
-        ("a_port", np.int32),
-        ("b_port", np.int32),
-        ("a_hi", np.uint64),
-        ("a_lo", np.uint64),
-        ("b_hi", np.uint64),
-        ("b_lo", np.uint64),
-        ("uid", np.int64),
-        ("ts_first", np.int64),
-        ("ts_last", np.int64),
-        ("pkts_o", np.int64),
-        ("pkts_r", np.int64),
-        ("bytes_o", np.int64),
-        ("bytes_r", np.int64),
-        ("payload_o", np.int64),
-        ("payload_r", np.int64),
-        ("next_seq_o", np.int64),
-        ("next_seq_r", np.int64),
-        ("history", np.uint64),
-        ("history_seen", np.uint32),
-        ("flags_o", np.uint16),
-        ("flags_r", np.uint16),
-        ("icmp_type", np.int32),
-        ("icmp_code", np.int32),
-    ]
+from zonewarden.flow.layout import (
+    END_ACTIVE,
+    END_ACTIVE_TIMEOUT,
+    END_IDLE,
+    END_PORT_REUSE,
+    EMPTY,
+    F_ACK,
+    F_DATA,
+    F_FIN,
+    F_RST,
+    F_SYN,
+    F_SYNACK,
+    H_ACK,
+    H_DATA,
+    H_FIN,
+    H_RETRANS,
+    H_RST,
+    H_SYN,
+    H_SYNACK,
+    P_ACTIVE,
+    P_NEXT_UID,
+    P_OTHER_IDLE,
+    P_TCP_CLOSED,
+    P_TCP_IDLE,
+    P_UDP_IDLE,
+    ST_DONE,
+    ST_NEED_ROOM,
+    ST_OUT_FULL,
+    TOMB,
+    USED,
 )
-
-# Table-level parameters, packed in one int64 array so the kernel signature stays short.
-P_TCP_IDLE, P_UDP_IDLE, P_OTHER_IDLE, P_TCP_CLOSED, P_ACTIVE, P_NEXT_UID = 0, 1, 2, 3, 4, 5
-N_PARAMS = 6
-
-ST_DONE = 0
-ST_NEED_ROOM = 1
-ST_OUT_FULL = 2
 
 
 @njit(cache=True, inline="always")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -53,8 +55,9 @@ class PacketBatch:
         return len(self.frames)
 
 
+@lru_cache(maxsize=1 << 16)
 def format_address(hi: int, lo: int) -> str:
     """Text form of a 128-bit address as stored in batches (IPv4-mapped shown as dotted quad)."""
     if hi == 0 and (lo >> 32) == 0xFFFF:
-        return str(ipaddress.IPv4Address(lo & 0xFFFFFFFF))
+        return socket.inet_ntop(socket.AF_INET, (lo & 0xFFFFFFFF).to_bytes(4, "big"))
     return str(ipaddress.IPv6Address((hi << 64) | lo))

@@ -1,0 +1,54 @@
+"""Compile the hot-path kernels ahead of time into ``zonewarden/_aot_kernels`` (run by ``make``).
+
+The exported signatures must match how the Python side calls the kernels: contiguous arrays of the
+dtypes the readers, decoder and flow table allocate.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+
+def main() -> int:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numba.pycc announces its deprecation; it still works
+        from numba import from_dtype, types
+        from numba.pycc import CC
+
+    from zonewarden.capture.record_walk import walk_pcap, walk_pcapng
+    from zonewarden.decode.l2l4_kernel import decode_batch
+    from zonewarden.flow.layout import FLOW_DTYPE
+    from zonewarden.flow.table_kernel import expire_flows, rehash, update_flows
+    from zonewarden.kernels import HASH_FILE, sources_digest
+
+    u1, i4, i8, u8 = (types.Array(t, 1, "C") for t in (types.uint8, types.int32, types.int64, types.uint64))
+    rec = types.Array(from_dtype(FLOW_DTYPE), 1, "C")
+    I8, B1 = types.int64, types.boolean
+    t3 = types.UniTuple(I8, 3)
+    t4 = types.UniTuple(I8, 4)
+    out = Path(__file__).resolve().parent
+    cc = CC("_aot_kernels")
+    cc.output_dir = str(out)
+    cc.verbose = False
+    cc.export("walk_pcap", t3(u1, I8, B1, I8, I8, i8, i8, i8, i8, i4))(walk_pcap.py_func)
+    cc.export("walk_pcapng", t3(u1, I8, B1, i4, i8, i8, i8, i8, i8, i8, i8, i4))(walk_pcapng.py_func)
+    cc.export("decode_batch", types.none(
+        u1, i8, i8, i4, u1, i4, i4, i4, i8, i8, u8, u8, u8, u8, u1, i4, i4, u1, i8, i8, i8, i4, i4, u1, u1,
+    ))(decode_batch.py_func)
+    cc.export("update_flows", t4(
+        rec, i8, I8, I8, I8, u1, u1, u1, i4, i4, u8, u8, u8, u8, u1, i4, i4, u1, i8, i4, i8, i8, i8, u1, rec, I8,
+    ))(update_flows.py_func)
+    cc.export("expire_flows", t3(rec, i8, I8, I8, rec, I8, I8))(expire_flows.py_func)
+    cc.export("rehash", types.none(rec, rec))(rehash.py_func)
+    for old in out.glob("_aot_kernels*.so"):
+        old.unlink()
+    cc.compile()
+    (out / HASH_FILE).write_text(sources_digest() + "\n")
+    print(f"compiled kernels into {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

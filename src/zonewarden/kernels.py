@@ -1,0 +1,61 @@
+"""The compiled hot-path kernels, loaded ahead-of-time compiled when possible.
+
+``make`` compiles the numba kernels once into a native extension (``_aot_kernels``) with
+``python -m zonewarden.build_kernels``; loading it costs milliseconds and does not import numba at all.
+When that module is missing, or was built from different kernel sources than the ones installed, or
+ZONEWARDEN_JIT=1 is set, the same functions are compiled just in time by numba (cached on disk).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+KERNEL_SOURCES = ("capture/record_walk.py", "decode/l2l4_kernel.py", "flow/table_kernel.py", "flow/layout.py",
+                  "capture/walk_status.py", "decode/anomalies.py")
+HASH_FILE = "_aot_kernels.sha256"
+_HERE = Path(__file__).resolve().parent
+
+
+def sources_digest() -> str:
+    h = hashlib.sha256()
+    for rel in KERNEL_SOURCES:
+        h.update(rel.encode())
+        h.update((_HERE / rel).read_bytes())
+    return h.hexdigest()
+
+
+def _load_aot() -> Any:
+    if os.environ.get("ZONEWARDEN_JIT") == "1":
+        return None
+    try:
+        built = (_HERE / HASH_FILE).read_text().strip()
+    except OSError:
+        return None
+    if built != sources_digest():
+        return None
+    try:
+        from zonewarden import _aot_kernels  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return _aot_kernels
+
+
+_aot = _load_aot()
+MODE = "aot" if _aot is not None else "jit"
+
+if _aot is not None:
+    walk_pcap = _aot.walk_pcap
+    walk_pcapng = _aot.walk_pcapng
+    decode_batch = _aot.decode_batch
+    update_flows = _aot.update_flows
+    expire_flows = _aot.expire_flows
+    rehash = _aot.rehash
+else:
+    from zonewarden.capture.record_walk import walk_pcap, walk_pcapng
+    from zonewarden.decode.l2l4_kernel import decode_batch
+    from zonewarden.flow.table_kernel import expire_flows, rehash, update_flows
+
+__all__ = ["MODE", "decode_batch", "expire_flows", "rehash", "update_flows", "walk_pcap", "walk_pcapng"]
