@@ -1,0 +1,1 @@
+"""Flows: the flow table, TCP stream reassembly, timeouts and memory caps."""
