@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -18,8 +18,17 @@ from zonewarden.flow.table import FlowSettings, FlowTable
 from zonewarden.model.frames import LINKTYPE_RAW, FrameBatch, linktype_name
 from zonewarden.model.packets import PacketBatch
 
-# Called with each decoded batch and, per packet, its flow uid (-1: none) and direction (0 orig, 1 resp).
-PacketConsumer = Callable[[PacketBatch, npt.NDArray[np.int64], npt.NDArray[np.uint8]], None]
+
+
+class PacketConsumer(Protocol):
+    """Something downstream of the flow table (stream reassembly, analyzers)."""
+
+    def packets(self, pk: PacketBatch, uid: npt.NDArray[np.int64], direction: npt.NDArray[np.uint8]) -> None:
+        """Each decoded batch with, per packet, its flow uid (-1: none) and direction (0 orig, 1 resp)."""
+
+    def flows_finished(self, records: npt.NDArray[np.void]) -> None:
+        """Flows that ended (their records, FLOW_DTYPE); called before they are yielded."""
+
 L3_NAMES = {0: "undecoded", 1: "arp", 2: "other", 4: "ipv4", 6: "ipv6"}
 
 
@@ -94,11 +103,13 @@ class PacketPipeline:
     def _attribute(self, pk: PacketBatch) -> None:
         uid, direction = self.table.update(pk)
         for consumer in self.consumers:
-            consumer(pk, uid, direction)
+            consumer.packets(pk, uid, direction)
 
     def _drain(self) -> Iterator[npt.NDArray[np.void]]:
         for records in self.table.take_finished():
             self.summary.flows += records.shape[0]
+            for consumer in self.consumers:
+                consumer.flows_finished(records)
             yield records
 
     def _count(self, pk: PacketBatch) -> None:

@@ -1,0 +1,96 @@
+"""TCP stream reassembly as a pipeline consumer: segments of selected flows in, ordered chunks out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from zonewarden.flow.tcp_reassembly import (
+    Chunk,
+    ReassemblyBudget,
+    ReassemblyLimits,
+    ReassemblyStats,
+    StreamReassembler,
+)
+from zonewarden.model.packets import PacketBatch
+
+# (flow uid, direction 0=orig 1=resp, chunks in stream order)
+ChunkSink = Callable[[int, int, list[Chunk]], None]
+# (orig port, resp port) -> reassemble this connection?
+StreamSelector = Callable[[int, int], bool]
+
+TH_FIN, TH_SYN, TH_RST, TH_ACK = 0x01, 0x02, 0x04, 0x10
+
+
+@dataclass
+class _Connection:
+    sides: tuple[StreamReassembler, StreamReassembler]
+    # Highest ACK each side has received from its peer, applied only after that side's next segment:
+    # on a SPAN port an ACK can be captured just before the data it acknowledges.
+    pending_ack: list[int | None] = field(default_factory=lambda: [None, None])
+
+
+class TcpStreams:
+    """Reassembles both directions of the TCP flows ``select`` accepts and hands chunks to ``sink``."""
+
+    def __init__(self, sink: ChunkSink, select: StreamSelector | None = None,
+                 limits: ReassemblyLimits | None = None) -> None:
+        self.sink = sink
+        self.select = select
+        self.limits = limits or ReassemblyLimits()
+        self.budget = ReassemblyBudget(self.limits.max_total_buffered)
+        self.stats = ReassemblyStats()
+        self._conns: dict[int, _Connection] = {}
+        self._ignored: set[int] = set()
+
+    def packets(self, pk: PacketBatch, uid: npt.NDArray[np.int64], direction: npt.NDArray[np.uint8]) -> None:
+        idx = np.flatnonzero((pk.proto == 6) & (uid >= 0) & (pk.err == 0))
+        if idx.shape[0] == 0:
+            return
+        fr = pk.frames
+        data = fr.data
+        rows = zip(
+            uid[idx].tolist(), direction[idx].tolist(), pk.tcp_flags[idx].tolist(), pk.seq[idx].tolist(),
+            pk.ack[idx].tolist(), pk.l4_off[idx].tolist(), pk.l4_len[idx].tolist(), fr.ts_ns[idx].tolist(),
+            pk.sport[idx].tolist(), pk.dport[idx].tolist(), strict=True,
+        )
+        for u, d, flags, seq, ack, off, length, ts, sport, dport in rows:
+            conn = self._conns.get(u)
+            if conn is None:
+                if u in self._ignored:
+                    continue
+                orig_port, resp_port = (sport, dport) if d == 0 else (dport, sport)
+                if self.select is not None and not self.select(orig_port, resp_port):
+                    self._ignored.add(u)
+                    continue
+                conn = _Connection((self._side(), self._side()))
+                self._conns[u] = conn
+            side = conn.sides[d]
+            payload = data[off : off + length].tobytes() if length else b""
+            chunks = side.add(seq, payload, syn=bool(flags & TH_SYN), fin=bool(flags & TH_FIN),
+                              rst=bool(flags & TH_RST), ts_ns=ts)
+            pending = conn.pending_ack[d]
+            if pending is not None:
+                chunks += side.ack(pending, ts_ns=ts)
+                conn.pending_ack[d] = None
+            if flags & TH_ACK:
+                conn.pending_ack[1 - d] = ack
+            if chunks:
+                self.sink(u, d, chunks)
+
+    def _side(self) -> StreamReassembler:
+        return StreamReassembler(self.limits, self.budget, self.stats)
+
+    def flows_finished(self, records: npt.NDArray[np.void]) -> None:
+        for u in records["uid"].tolist():
+            self._ignored.discard(u)
+            conn = self._conns.pop(u, None)
+            if conn is None:
+                continue
+            for d, side in enumerate(conn.sides):
+                chunks = side.flush()
+                if chunks:
+                    self.sink(u, d, chunks)
