@@ -21,7 +21,7 @@ _encoder = msgspec.json.Encoder()
 
 def write_jsonl(rows: list[dict[str, Any]], out: IO[str]) -> None:
     if rows:
-        out.write(b"\n".join(_encoder.encode(r) for r in rows).decode() + "\n")
+        out.write(_encoder.encode_lines(rows).decode())
 
 
 @contextmanager

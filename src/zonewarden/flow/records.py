@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
@@ -34,6 +33,7 @@ def proto_name(proto: int) -> str:
     return PROTO_NAMES.get(proto, f"ip-{proto}")
 
 
+@lru_cache(maxsize=1024)
 def tcp_state(flags_o: int, flags_r: int) -> str:
     """Zeek's conn_state vocabulary, derived from the flags each side sent."""
     o_syn, r_synack = bool(flags_o & F_SYN), bool(flags_r & F_SYNACK)
@@ -71,18 +71,37 @@ def history_string(history: int) -> str:
     return "".join(letters)
 
 
-def flow_id(vlan: int, vlan_inner: int, proto: int, src: str, sport: int, dst: str, dport: int, ts_ns: int) -> str:
-    """A stable id derived from the flow's key and start time, so re-runs give the same ids."""
-    key = f"{vlan}|{vlan_inner}|{proto}|{src}|{sport}|{dst}|{dport}|{ts_ns}".encode()
-    return "C" + hashlib.blake2b(key, digest_size=8).hexdigest()
+def flow_ids(records: npt.NDArray[np.void]) -> list[str]:
+    """Stable ids derived from each flow's key and start time (splitmix64 over the fields), so re-runs
+    over the same input give the same ids."""
+    h = np.full(records.shape[0], 0x243F6A8885A308D3, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for name in ("a_hi", "a_lo", "b_hi", "b_lo", "a_port", "b_port", "proto", "vlan_outer", "vlan_inner",
+                     "orig_is_a", "ts_first"):
+            h ^= records[name].astype(np.uint64)
+            h += np.uint64(0x9E3779B97F4A7C15)
+            h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            h ^= h >> np.uint64(31)
+    return [f"C{v:016x}" for v in h.tolist()]
 
 
 def flow_dicts(records: npt.NDArray[np.void]) -> Iterator[dict[str, Any]]:
-    """One dict per finished flow, keys in FLOW_FIELDS order; absent values are None."""
-    for r in records.tolist():
-        (_used, proto, orig_is_a, end_reason, vo, vi, a_port, b_port, a_hi, a_lo, b_hi, b_lo, _uid, ts_first,
-         ts_last, pkts_o, pkts_r, bytes_o, bytes_r, pay_o, pay_r, _nso, _nsr, history, _seen, flags_o, flags_r,
-         icmp_type, icmp_code) = r
+    """One dict per finished flow, keys in FLOW_FIELDS order; absent values are None.
+
+    Columns are converted to Python lists once (column-wise conversion is far cheaper than per row).
+    """
+    col = {name: records[name].tolist() for name in records.dtype.names or ()}
+    ids = flow_ids(records)
+    rows = zip(
+        ids, col["proto"], col["orig_is_a"], col["end_reason"], col["vlan_outer"], col["vlan_inner"],
+        col["a_port"], col["b_port"], col["a_hi"], col["a_lo"], col["b_hi"], col["b_lo"], col["ts_first"],
+        col["ts_last"], col["pkts_o"], col["pkts_r"], col["bytes_o"], col["bytes_r"], col["payload_o"],
+        col["payload_r"], col["history"], col["flags_o"], col["flags_r"], col["icmp_type"], col["icmp_code"],
+        strict=True,
+    )
+    for (fid, proto, orig_is_a, end_reason, vo, vi, a_port, b_port, a_hi, a_lo, b_hi, b_lo, ts_first, ts_last,
+         pkts_o, pkts_r, bytes_o, bytes_r, pay_o, pay_r, history, flags_o, flags_r, icmp_type, icmp_code) in rows:
         a, b = format_address(a_hi, a_lo), format_address(b_hi, b_lo)
         if orig_is_a:
             src, sport, dst, dport = a, a_port, b, b_port
@@ -96,7 +115,7 @@ def flow_dicts(records: npt.NDArray[np.void]) -> Iterator[dict[str, Any]]:
         else:
             state = "SF" if pkts_r else "S0"
         yield {
-            "flow_id": flow_id(vo, vi, proto, src, sport, dst, dport, ts_first),
+            "flow_id": fid,
             "ts_start": ts_first / 1e9,
             "ts_end": ts_last / 1e9,
             "proto": proto_name(proto),
