@@ -15,7 +15,7 @@ def main() -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # numba.pycc announces its deprecation; it still works
         from numba import from_dtype, types
-        from numba.pycc import CC
+        from numba.pycc import CC  # type: ignore[attr-defined]
 
     from zonewarden.capture.record_walk import walk_pcap, walk_pcapng
     from zonewarden.decode.l2l4_kernel import decode_batch

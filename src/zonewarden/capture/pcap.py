@@ -48,7 +48,7 @@ def read_pcap(reader: ChunkReader, header: bytes, ctx: ReadContext) -> Iterator[
             if status == FULL:
                 continue
             if status == CORRUPT:
-                incl = struct.unpack_from(order + "I", buf, pos + 8)[0]
+                incl = struct.unpack_from(order + "I", buf[pos + 8 : pos + 12].tobytes())[0]
                 ctx.problem(
                     reader.base + pos,
                     f"corrupt record header: captured length {incl} exceeds the maximum {MAX_CAPLEN}",

@@ -15,7 +15,7 @@ from zonewarden.capture.walk_status import CORRUPT, FULL, MAX_CAPLEN, NEED_MORE,
 
 
 @njit(cache=True, inline="always")
-def _u32(buf: np.ndarray, pos: int, swapped: bool) -> int:
+def _u32(buf, pos, swapped):  # type: ignore[no-untyped-def]
     b0 = np.int64(buf[pos])
     b1 = np.int64(buf[pos + 1])
     b2 = np.int64(buf[pos + 2])
@@ -26,7 +26,7 @@ def _u32(buf: np.ndarray, pos: int, swapped: bool) -> int:
 
 
 @njit(cache=True, inline="always")
-def _u16(buf: np.ndarray, pos: int, swapped: bool) -> int:
+def _u16(buf, pos, swapped):  # type: ignore[no-untyped-def]
     b0 = np.int64(buf[pos])
     b1 = np.int64(buf[pos + 1])
     if swapped:
@@ -67,7 +67,7 @@ def walk_pcap(  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, inline="always")
-def _ticks_to_ns(ticks: int, units: int) -> int:
+def _ticks_to_ns(ticks, units):  # type: ignore[no-untyped-def]
     # Split to stay exact and inside int64 for any resolution up to 2**-62 s.
     return (ticks // units) * 1_000_000_000 + ((ticks % units) * 1_000_000_000) // units
 

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -99,15 +99,15 @@ def _unwrap_gzip(stream: BinaryIO) -> tuple[BinaryIO, bytes, bool]:
     head = _read_exact(stream, 4)
     if head[:2] != GZIP_MAGIC:
         return stream, head, False
-    inner = gzip.GzipFile(fileobj=_PrefixedStream(head, stream), mode="rb")  # type: ignore[arg-type]
-    return inner, _read_exact(inner, 4), True  # type: ignore[return-value]
+    inner = cast(BinaryIO, gzip.GzipFile(fileobj=_PrefixedStream(head, stream), mode="rb"))
+    return inner, _read_exact(inner, 4), True
 
 
 def capture_kind(path: Path) -> str | None:
     """'pcap', 'pcapng' (possibly gzip-compressed) or None, from the file's magic number."""
     try:
         with open(path, "rb") as f:
-            stream, head, _ = _unwrap_gzip(f)
+            _stream, head, _ = _unwrap_gzip(f)
             if head in PCAP_MAGICS:
                 return "pcap"
             if head == PCAPNG_MAGIC:

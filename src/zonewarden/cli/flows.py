@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
+
 from zonewarden.cli.output import print_summary, print_table, progress_bar, write_jsonl
 from zonewarden.flow.records import flow_dicts
 from zonewarden.flow.table import FlowSettings

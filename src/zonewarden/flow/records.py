@@ -110,10 +110,7 @@ def flow_dicts(records: npt.NDArray[np.void]) -> Iterator[dict[str, Any]]:
         if proto in (1, 58):
             sport, dport = icmp_type, icmp_code
         has_ports = proto in (1, 6, 17, 58, 132)
-        if proto == 6:
-            state = tcp_state(flags_o, flags_r)
-        else:
-            state = "SF" if pkts_r else "S0"
+        state = tcp_state(flags_o, flags_r) if proto == 6 else ("SF" if pkts_r else "S0")
         yield {
             "flow_id": fid,
             "ts_start": ts_first / 1e9,

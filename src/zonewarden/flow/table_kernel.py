@@ -12,11 +12,11 @@ import numpy as np
 from numba import njit
 
 from zonewarden.flow.layout import (
+    EMPTY,
     END_ACTIVE,
     END_ACTIVE_TIMEOUT,
     END_IDLE,
     END_PORT_REUSE,
-    EMPTY,
     F_ACK,
     F_DATA,
     F_FIN,
@@ -59,7 +59,7 @@ def _hash(a_hi, a_lo, b_hi, b_lo, a_port, b_port, proto, vo, vi):  # type: ignor
 
 
 @njit(cache=True, inline="always")
-def _closed(f) -> bool:  # type: ignore[no-untyped-def]
+def _closed(f):  # type: ignore[no-untyped-def]
     both = f.flags_o | f.flags_r
     if both & F_RST:
         return True
@@ -67,7 +67,7 @@ def _closed(f) -> bool:  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, inline="always")
-def _idle_limit(f, params) -> int:  # type: ignore[no-untyped-def]
+def _idle_limit(f, params):  # type: ignore[no-untyped-def]
     if f.proto == 6:
         if _closed(f):
             return params[P_TCP_CLOSED]
@@ -78,7 +78,7 @@ def _idle_limit(f, params) -> int:  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, inline="always")
-def _add_history(f, letter: int, responder: bool) -> None:  # type: ignore[no-untyped-def]
+def _add_history(f, letter, responder):  # type: ignore[no-untyped-def]
     code = letter + 7 if responder else letter
     bit = np.uint32(1) << np.uint32(code)
     if f.history_seen & bit:
@@ -95,7 +95,7 @@ def _add_history(f, letter: int, responder: bool) -> None:  # type: ignore[no-un
 
 
 @njit(cache=True)
-def update_flows(  # type: ignore[no-untyped-def]  # noqa: C901
+def update_flows(  # type: ignore[no-untyped-def]
     slots, params, start, count_used, max_used,
     l3, err, frag, vlan_outer, vlan_inner, src_hi, src_lo, dst_hi, dst_lo, proto, sport, dport,
     tcp_flags, seq, l4_wire_len, wirelen, ts_ns,
@@ -245,7 +245,8 @@ def update_flows(  # type: ignore[no-untyped-def]  # noqa: C901
             if plen > 0:
                 bits |= F_DATA
                 _add_history(f, H_DATA, responder)
-                if prev >= 0 and ((end_seq - prev) & 0xFFFFFFFF) >= 0x80000000 or (prev >= 0 and end_seq == prev and not syn):
+                # Ends at or before data already seen: a retransmission (keep-alives count too, as in Zeek).
+                if prev >= 0 and (((end_seq - prev) & 0xFFFFFFFF) >= 0x80000000 or (end_seq == prev and not syn)):
                     _add_history(f, H_RETRANS, responder)
             if span > 0 and (prev < 0 or ((end_seq - prev) & 0xFFFFFFFF) < 0x80000000):
                 if responder:

@@ -19,7 +19,6 @@ from zonewarden.model.frames import LINKTYPE_RAW, FrameBatch, linktype_name
 from zonewarden.model.packets import PacketBatch
 
 
-
 class PacketConsumer(Protocol):
     """Something downstream of the flow table (stream reassembly, analyzers)."""
 
