@@ -38,7 +38,7 @@ def main() -> int:
         u1, i8, i8, i4, u1, i4, i4, i4, i8, i8, u8, u8, u8, u8, u1, i4, i4, u1, i8, i8, i8, i4, i4, u1, u1,
     ))(decode_batch.py_func)
     cc.export("update_flows", t4(
-        rec, i8, I8, I8, I8, u1, u1, u1, i4, i4, u8, u8, u8, u8, u1, i4, i4, u1, i8, i4, i8, i8, i8, u1, rec, I8,
+        rec, i8, I8, I8, I8, u1, u1, u1, i4, i4, u8, u8, u8, u8, u1, i4, i4, u1, i8, i4, i8, i8, i8, u1, u8, rec, I8,
     ))(update_flows.py_func)
     cc.export("expire_flows", t3(rec, i8, I8, I8, rec, I8, I8))(expire_flows.py_func)
     cc.export("rehash", types.none(rec, rec))(rehash.py_func)

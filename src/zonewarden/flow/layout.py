@@ -40,6 +40,7 @@ FLOW_DTYPE = np.dtype(
         ("b_hi", np.uint64),
         ("b_lo", np.uint64),
         ("uid", np.int64),
+        ("fid", np.uint64),
         ("ts_first", np.int64),
         ("ts_last", np.int64),
         ("pkts_o", np.int64),

@@ -16,6 +16,7 @@ from zonewarden.flow.layout import (
     F_SYNACK,
     HISTORY_LETTERS,
 )
+from zonewarden.flow.table import flow_id_text
 from zonewarden.model.packets import format_address
 
 PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmp6", 2: "igmp", 47: "gre", 50: "esp", 89: "ospf",
@@ -71,28 +72,13 @@ def history_string(history: int) -> str:
     return "".join(letters)
 
 
-def flow_ids(records: npt.NDArray[np.void]) -> list[str]:
-    """Stable ids derived from each flow's key and start time (splitmix64 over the fields), so re-runs
-    over the same input give the same ids."""
-    h = np.full(records.shape[0], 0x243F6A8885A308D3, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for name in ("a_hi", "a_lo", "b_hi", "b_lo", "a_port", "b_port", "proto", "vlan_outer", "vlan_inner",
-                     "orig_is_a", "ts_first"):
-            h ^= records[name].astype(np.uint64)
-            h += np.uint64(0x9E3779B97F4A7C15)
-            h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-            h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-            h ^= h >> np.uint64(31)
-    return [f"C{v:016x}" for v in h.tolist()]
-
-
 def flow_dicts(records: npt.NDArray[np.void]) -> Iterator[dict[str, Any]]:
     """One dict per finished flow, keys in FLOW_FIELDS order; absent values are None.
 
     Columns are converted to Python lists once (column-wise conversion is far cheaper than per row).
     """
     col = {name: records[name].tolist() for name in records.dtype.names or ()}
-    ids = flow_ids(records)
+    ids = [flow_id_text(v) for v in col["fid"]]
     rows = zip(
         ids, col["proto"], col["orig_is_a"], col["end_reason"], col["vlan_outer"], col["vlan_inner"],
         col["a_port"], col["b_port"], col["a_hi"], col["a_lo"], col["b_hi"], col["b_lo"], col["ts_first"],

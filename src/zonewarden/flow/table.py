@@ -42,6 +42,21 @@ class FlowSettings:
     sweep_every: float = 30.0
 
 
+@dataclass(frozen=True, slots=True)
+class FlowAttribution:
+    """Per packet of a batch: flow uid (-1 when the packet belongs to no flow: non-IP, fragment,
+    decode error), direction (0 from the originator, 1 from the responder) and the flow id hash
+    (``flow_id_text`` turns it into the id printed everywhere)."""
+
+    uid: npt.NDArray[np.int64]
+    direction: npt.NDArray[np.uint8]
+    fid: npt.NDArray[np.uint64]
+
+
+def flow_id_text(fid: int) -> str:
+    return f"C{fid:016x}"
+
+
 @dataclass
 class FlowTableStats:
     flows_created: int = 0
@@ -77,11 +92,12 @@ class FlowTable:
     def _limit(self) -> int:
         return min(int(self.slots.shape[0] * LOAD), self.settings.max_flows)
 
-    def update(self, pk: PacketBatch) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
-        """Attribute every packet to a flow: returns (flow uid or -1, direction 0=orig 1=resp) per packet."""
+    def update(self, pk: PacketBatch) -> FlowAttribution:
+        """Attribute every packet to a flow: its uid (-1: none), direction and flow id hash."""
         n = len(pk)
         uid = np.empty(n, np.int64)
         direction = np.empty(n, np.uint8)
+        fid = np.empty(n, np.uint64)
         fr = pk.frames
         start = 0
         before = int(self.params[5])
@@ -91,7 +107,7 @@ class FlowTable:
                 self.slots, self.params, start, self.used, self._limit,
                 pk.l3, pk.err, pk.frag, pk.vlan_outer, pk.vlan_inner, pk.src_hi, pk.src_lo, pk.dst_hi,
                 pk.dst_lo, pk.proto, pk.sport, pk.dport, pk.tcp_flags, pk.seq, pk.l4_wire_len,
-                fr.wirelen, fr.ts_ns, uid, direction, finished, 0,
+                fr.wirelen, fr.ts_ns, uid, direction, fid, finished, 0,
             )
             if n_fin:
                 self._finished.append(finished[:n_fin].copy())
@@ -108,7 +124,7 @@ class FlowTable:
             elif self.now - self._last_sweep >= self.settings.sweep_every * NS:
                 self._expire(self.now, -1, END_IDLE)
                 self._last_sweep = self.now
-        return uid, direction
+        return FlowAttribution(uid, direction, fid)
 
     def _make_room(self, now: int) -> None:
         if self.slots.shape[0] < self.max_slots:

@@ -59,6 +59,33 @@ def _hash(a_hi, a_lo, b_hi, b_lo, a_port, b_port, proto, vo, vi):  # type: ignor
 
 
 @njit(cache=True, inline="always")
+def _mix(h, v):  # type: ignore[no-untyped-def]
+    # splitmix64 step: a fixed, well-spread function, so flow ids are stable across runs and versions.
+    h ^= v
+    h += np.uint64(0x9E3779B97F4A7C15)
+    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
+@njit(cache=True)
+def _flow_fid(f):  # type: ignore[no-untyped-def]
+    """The flow's id: a hash of its key, originator side and first packet time."""
+    h = np.uint64(0x243F6A8885A308D3)
+    h = _mix(h, f.a_hi)
+    h = _mix(h, f.a_lo)
+    h = _mix(h, f.b_hi)
+    h = _mix(h, f.b_lo)
+    h = _mix(h, np.uint64(f.a_port))
+    h = _mix(h, np.uint64(f.b_port))
+    h = _mix(h, np.uint64(f.proto))
+    h = _mix(h, np.uint64(np.int64(f.vlan_outer)))
+    h = _mix(h, np.uint64(np.int64(f.vlan_inner)))
+    h = _mix(h, np.uint64(f.orig_is_a))
+    return _mix(h, np.uint64(f.ts_first))
+
+
+@njit(cache=True, inline="always")
 def _closed(f):  # type: ignore[no-untyped-def]
     both = f.flags_o | f.flags_r
     if both & F_RST:
@@ -99,7 +126,7 @@ def update_flows(  # type: ignore[no-untyped-def]
     slots, params, start, count_used, max_used,
     l3, err, frag, vlan_outer, vlan_inner, src_hi, src_lo, dst_hi, dst_lo, proto, sport, dport,
     tcp_flags, seq, l4_wire_len, wirelen, ts_ns,
-    out_uid, out_dir, finished, n_finished,
+    out_uid, out_dir, out_fid, finished, n_finished,
 ):
     """Attribute packets ``start..`` to flows. Returns (next index, used slot count, finished, status).
 
@@ -112,6 +139,7 @@ def update_flows(  # type: ignore[no-untyped-def]
     while i < n:
         out_uid[i] = -1
         out_dir[i] = 0
+        out_fid[i] = 0
         if err[i] != 0 or frag[i] != 0 or (l3[i] != 4 and l3[i] != 6):
             i += 1
             continue
@@ -204,8 +232,10 @@ def update_flows(  # type: ignore[no-untyped-def]
             f.flags_r = 0
             f.icmp_type = sport[i] if is_icmp else -1
             f.icmp_code = dport[i] if is_icmp else -1
+            f.fid = _flow_fid(f)
         responder = (f.orig_is_a == 1) != src_is_a
         out_uid[i] = f.uid
+        out_fid[i] = f.fid
         out_dir[i] = 1 if responder else 0
         if ts > f.ts_last:
             f.ts_last = ts

@@ -132,6 +132,7 @@ class Chunk:
     data: bytes
     gap: int
     ts_ns: int
+    frame: int = 0  # number of the frame whose segment made this deliverable (as Wireshark counts)
 
 
 def _count_differing(kept: bytes | bytearray, new: bytes | bytearray) -> int:
@@ -145,10 +146,11 @@ def _count_differing(kept: bytes | bytearray, new: bytes | bytearray) -> int:
 class _Output:
     """Collects one call's deliveries, merging contiguous data into one chunk (joined once)."""
 
-    __slots__ = ("_chunks", "_parts", "_start", "_ts_ns")
+    __slots__ = ("_chunks", "_frame", "_parts", "_start", "_ts_ns")
 
-    def __init__(self, ts_ns: int) -> None:
+    def __init__(self, ts_ns: int, frame: int) -> None:
         self._ts_ns = ts_ns
+        self._frame = frame
         self._chunks: list[Chunk] = []
         self._parts: list[bytes | bytearray] = []
         self._start = 0
@@ -160,7 +162,7 @@ class _Output:
 
     def gap(self, offset: int, nbytes: int) -> None:
         self._close_data()
-        self._chunks.append(Chunk(offset, b"", nbytes, self._ts_ns))
+        self._chunks.append(Chunk(offset, b"", nbytes, self._ts_ns, self._frame))
 
     def result(self) -> list[Chunk]:
         self._close_data()
@@ -168,7 +170,7 @@ class _Output:
 
     def _close_data(self) -> None:
         if self._parts:
-            self._chunks.append(Chunk(self._start, b"".join(self._parts), 0, self._ts_ns))
+            self._chunks.append(Chunk(self._start, b"".join(self._parts), 0, self._ts_ns, self._frame))
             self._parts = []
 
 
@@ -188,6 +190,7 @@ class StreamReassembler:
         self._buffered = 0
         self._reserved = 0  # bytes of self._budget this stream holds
         self._last_ts_ns = 0
+        self._last_frame = 0
 
     @property
     def buffered_bytes(self) -> int:
@@ -205,12 +208,14 @@ class StreamReassembler:
         return self._end is not None and self._next >= self._end
 
     def add(
-        self, seq: int, payload: bytes | memoryview, *, syn: bool, fin: bool, rst: bool, ts_ns: int
+        self, seq: int, payload: bytes | memoryview, *, syn: bool, fin: bool, rst: bool, ts_ns: int,
+        frame: int = 0,
     ) -> list[Chunk]:
         """Take one segment of this direction; return the chunks that became deliverable."""
         stats = self._stats
         stats.segments += 1
         self._last_ts_ns = ts_ns
+        self._last_frame = frame
         data_seq = seq + 1 if syn else seq  # the SYN occupies the ISN; data follows it
         if self._base is None:
             if rst:
@@ -235,7 +240,7 @@ class StreamReassembler:
         if end <= off:
             return []
         data = bytes(payload[off - first : end - first])
-        out = _Output(ts_ns)
+        out = _Output(ts_ns, frame)
         if off > self._next:
             stats.out_of_order_segments += 1
         if off == self._next and (not self._starts or self._starts[0] > end):
@@ -257,7 +262,7 @@ class StreamReassembler:
             target = min(target, self._end)  # the FIN's own sequence number is not data
         if target <= self._next:
             return []
-        out = _Output(self._last_ts_ns)
+        out = _Output(self._last_ts_ns, self._last_frame)
         while self._next < target:  # progress: each pass moves self._next forward
             self._gap_to(min(target, self._starts[0]) if self._starts else target, out)
             self._drain(out)
@@ -268,7 +273,7 @@ class StreamReassembler:
         """End the stream: deliver everything buffered with gap chunks for the holes, free the budget."""
         if self._base is None:
             return []
-        out = _Output(self._last_ts_ns if ts_ns is None else ts_ns)
+        out = _Output(self._last_ts_ns if ts_ns is None else ts_ns, self._last_frame)
         while self._starts:  # progress: each pass drains at least one island
             self._gap_to(self._starts[0], out)
             self._drain(out)

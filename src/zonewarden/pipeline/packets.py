@@ -14,7 +14,7 @@ from zonewarden.capture.source import CaptureRun, open_captures
 from zonewarden.decode.anomalies import anomaly_name
 from zonewarden.decode.ip_fragments import FragmentReassembler, Reassembled
 from zonewarden.decode.packets import decode
-from zonewarden.flow.table import FlowSettings, FlowTable
+from zonewarden.flow.table import FlowAttribution, FlowSettings, FlowTable
 from zonewarden.model.frames import LINKTYPE_RAW, FrameBatch, linktype_name
 from zonewarden.model.packets import PacketBatch
 
@@ -22,8 +22,8 @@ from zonewarden.model.packets import PacketBatch
 class PacketConsumer(Protocol):
     """Something downstream of the flow table (stream reassembly, analyzers)."""
 
-    def packets(self, pk: PacketBatch, uid: npt.NDArray[np.int64], direction: npt.NDArray[np.uint8]) -> None:
-        """Each decoded batch with, per packet, its flow uid (-1: none) and direction (0 orig, 1 resp)."""
+    def packets(self, pk: PacketBatch, flows: FlowAttribution) -> None:
+        """Each decoded batch with, per packet, its flow (see FlowAttribution)."""
 
     def flows_finished(self, records: npt.NDArray[np.void]) -> None:
         """Flows that ended (their records, FLOW_DTYPE); called before they are yielded."""
@@ -100,9 +100,9 @@ class PacketPipeline:
         s.fragments = asdict(self.fragments.stats)
 
     def _attribute(self, pk: PacketBatch) -> None:
-        uid, direction = self.table.update(pk)
+        flows = self.table.update(pk)
         for consumer in self.consumers:
-            consumer.packets(pk, uid, direction)
+            consumer.packets(pk, flows)
 
     def _drain(self) -> Iterator[npt.NDArray[np.void]]:
         for records in self.table.take_finished():

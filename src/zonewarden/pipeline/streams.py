@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from zonewarden.flow.table import FlowAttribution
 from zonewarden.flow.tcp_reassembly import (
     Chunk,
     ReassemblyBudget,
@@ -46,7 +47,8 @@ class TcpStreams:
         self._conns: dict[int, _Connection] = {}
         self._ignored: set[int] = set()
 
-    def packets(self, pk: PacketBatch, uid: npt.NDArray[np.int64], direction: npt.NDArray[np.uint8]) -> None:
+    def packets(self, pk: PacketBatch, flows: FlowAttribution) -> None:
+        uid, direction = flows.uid, flows.direction
         idx = np.flatnonzero((pk.proto == 6) & (uid >= 0) & (pk.err == 0))
         if idx.shape[0] == 0:
             return
