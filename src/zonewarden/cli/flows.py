@@ -49,6 +49,7 @@ def flows(captures: tuple[str, ...], fmt: str, tcp_idle: float, udp_idle: float,
             else:
                 table_rows.extend(rows)
     if fmt == "table":
+        table_rows.sort(key=lambda r: (r["ts_start"], r["flow_id"]))
         print_table(table_rows, TABLE_COLUMNS)
     if not quiet:
         print_summary(pipeline.summary)

@@ -7,6 +7,7 @@ should not pay for it at start-up.
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
@@ -70,6 +71,14 @@ def print_summary(summary: RunSummary) -> None:
         click.echo(click.style("problem: ", fg="red") + p, err=True)
 
 
+def _cell(column: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if column.startswith("ts") and isinstance(value, float):
+        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    return str(value)
+
+
 def print_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
     """Aligned columns on stdout (rich), wide enough not to wrap addresses."""
     from rich.console import Console
@@ -77,5 +86,5 @@ def print_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
 
     table = Table(*columns, box=None, header_style="bold")
     for r in rows:
-        table.add_row(*("" if r[c] is None else str(r[c]) for c in columns))
+        table.add_row(*(_cell(c, r[c]) for c in columns))
     Console(width=max(120, 14 * len(columns))).print(table)

@@ -171,7 +171,8 @@ class FragmentReassembler:
         header = bytearray(dg.header)
         if header[0] >> 4 == 4:
             ihl = len(header)
-            struct.pack_into("!HH", header, 2, ihl + dg.total, 0)  # length, no fragment bits
+            struct.pack_into("!H", header, 2, ihl + dg.total)
+            struct.pack_into("!H", header, 6, 0)  # no fragment bits: a whole datagram now
             struct.pack_into("!H", header, 10, 0)
         else:
             struct.pack_into("!H", header, 4, dg.total)

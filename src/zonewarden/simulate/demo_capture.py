@@ -97,9 +97,7 @@ def tpkt(payload: bytes) -> bytes:
 def cotp_connect(confirm: bool) -> bytes:
     # CR/CC with TPDU size 1024 and the TSAPs TIA Portal uses for rack 0 slot 2.
     params = bytes([0xC0, 1, 0x0A, 0xC1, 2, 0x01, 0x00, 0xC2, 2, 0x01, 0x02])
-    pdu = (
-        bytes([0xD0 if confirm else 0xE0]) + struct.pack("!HHB", 0x0001 if confirm else 0, 0x0001, 0) + params
-    )
+    pdu = bytes([0xD0 if confirm else 0xE0]) + struct.pack("!HHB", 0x0001 if confirm else 0, 0x0001, 0) + params
     return tpkt(bytes([len(pdu)]) + pdu)
 
 
@@ -160,7 +158,8 @@ def _arp_exchange(cap: Capture, t: float, asker: Host, target: Host) -> None:
             f.arp(f.ARP_REQUEST, asker.mac, asker.ip, f.ZERO_MAC, target.ip),
         ),
     )
-    # The NIC pads short frames to 60 bytes; the embedded stacks in PLCs visibly do so on the wire.
+    # Frames from the far side are padded to the 60-byte Ethernet minimum and the asker's are not, so the
+    # capture holds both shapes and decoders must trust the ARP/IP length, never the frame length.
     cap.add(
         t + 0.0004,
         f.ethernet(
@@ -210,9 +209,7 @@ def _modbus_polling(cap: Capture, rng: random.Random) -> None:
     setpoint = 600
     for i, plc in enumerate(plcs):
         offset = 0.1 + 0.013 * i
-        conv = f.TcpConversation(
-            HMI.ip, plc.ip, 49800 + i, MODBUS_PORT, rng.getrandbits(32), rng.getrandbits(32)
-        )
+        conv = f.TcpConversation(HMI.ip, plc.ip, 49800 + i, MODBUS_PORT, rng.getrandbits(32), rng.getrandbits(32))
         _tcp_open(cap, offset, conv, HMI, plc)
         tid = rng.randint(1, 1000)
         for second in range(DURATION_S):
@@ -319,16 +316,12 @@ def _it_traffic(cap: Capture, rng: random.Random) -> None:
     # An IP-fragmented UDP export: 3208 bytes of UDP over a 1500-byte MTU gives exactly three fragments.
     export = bytes(rng.getrandbits(8) for _ in range(3200))
     for n, frag in enumerate(
-        f.ipv4_fragments(
-            EWS.ip, SERVER.ip, f.IPPROTO_UDP, f.udp(EWS.ip, SERVER.ip, 50500, 5005, export), 1480, 0x5EED
-        )
+        f.ipv4_fragments(EWS.ip, SERVER.ip, f.IPPROTO_UDP, f.udp(EWS.ip, SERVER.ip, 50500, 5005, export), 1480, 0x5EED)
     ):
         cap.ip(50.0 + 0.0001 * n, EWS, SERVER, frag)
     # The HMI pings a PLC once (a technician checking a flaky link).
     ping = bytes(range(32))
-    cap.ip(
-        45.0, HMI, PLC_SCHNEIDER, f.ipv4(HMI.ip, PLC_SCHNEIDER.ip, f.IPPROTO_ICMP, f.icmp_echo(1, 7, ping))
-    )
+    cap.ip(45.0, HMI, PLC_SCHNEIDER, f.ipv4(HMI.ip, PLC_SCHNEIDER.ip, f.IPPROTO_ICMP, f.icmp_echo(1, 7, ping)))
     cap.ip(
         45.0009,
         PLC_SCHNEIDER,

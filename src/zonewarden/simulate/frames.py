@@ -84,7 +84,7 @@ def _pseudo_header(src: str, dst: str, proto: int, length: int) -> bytes:
     version, s, d = _addresses(src, dst)
     if version == 4:
         return s + d + struct.pack("!BBH", 0, proto, length)
-    return s + d + struct.pack("!I3xB", length + 1, proto)
+    return s + d + struct.pack("!I3xB", length, proto)
 
 
 # --- link layer ---
@@ -126,9 +126,7 @@ def arp(op: int, sha: str, spa: str, tha: str, tpa: str) -> bytes:
     )
 
 
-def sll(
-    payload: bytes, protocol: int, pkttype: int = PACKET_HOST, addr: str = ZERO_MAC, *, hatype: int = 1
-) -> bytes:
+def sll(payload: bytes, protocol: int, pkttype: int = PACKET_HOST, addr: str = ZERO_MAC, *, hatype: int = 1) -> bytes:
     """Linux cooked capture v1 header (LINKTYPE_LINUX_SLL, 16 bytes); ``protocol`` is an EtherType."""
     return struct.pack("!HHH8sH", pkttype, hatype, 6, mac_bytes(addr), protocol) + payload
 
@@ -183,9 +181,7 @@ def ipv4(
         raise ValueError(f"IPv4 packet too long: {total}")
     flags = (0x4000 if df else 0) | (0x2000 if mf else 0) | (frag_offset // 8)
     _, s, d = _addresses(src, dst)
-    header = struct.pack(
-        "!BBHHHBBH4s4s", 0x40 | header_len // 4, tos, total, ident, flags, ttl, proto, 0, s, d
-    )
+    header = struct.pack("!BBHHHBBH4s4s", 0x40 | header_len // 4, tos, total, ident, flags, ttl, proto, 0, s, d)
     header += options
     checksum = internet_checksum(header)
     return header[:10] + struct.pack("!H", checksum) + header[12:] + payload
@@ -387,9 +383,7 @@ def icmp_echo(ident: int, seq: int, payload: bytes = b"", *, reply: bool = False
     return msg[:2] + struct.pack("!H", internet_checksum(msg)) + msg[4:]
 
 
-def icmpv6_echo(
-    src_ip: str, dst_ip: str, ident: int, seq: int, payload: bytes = b"", *, reply: bool = False
-) -> bytes:
+def icmpv6_echo(src_ip: str, dst_ip: str, ident: int, seq: int, payload: bytes = b"", *, reply: bool = False) -> bytes:
     """ICMPv6 echo request (128) or reply (129); unlike ICMPv4 the checksum covers a pseudo-header."""
     msg = struct.pack("!BBHHH", 129 if reply else 128, 0, 0, ident, seq) + payload
     checksum = internet_checksum(_pseudo_header(src_ip, dst_ip, IPPROTO_ICMPV6, len(msg)) + msg)
@@ -448,8 +442,7 @@ class TcpConversation:
         """Data split at the MSS; PSH on the last segment as a sending stack does at the end of a write."""
         chunks = [data[i : i + self.mss] for i in range(0, len(data), self.mss)]
         return [
-            self.segment(from_client, "PA" if i == len(chunks) - 1 else "A", chunk)
-            for i, chunk in enumerate(chunks)
+            self.segment(from_client, "PA" if i == len(chunks) - 1 else "A", chunk) for i, chunk in enumerate(chunks)
         ]
 
     def ack(self, from_client: bool) -> bytes:

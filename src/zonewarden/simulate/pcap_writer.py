@@ -127,7 +127,7 @@ def write_pcap(
 def timestamp_units_per_second(tsresol: int | None) -> int:
     """Units per second for an ``if_tsresol`` value: 10**n, or 2**n when the top bit is set; absent = µs."""
     resol = TSRESOL_USEC if tsresol is None else tsresol
-    return 10**(resol & 0x7F)
+    return 1 << (resol & 0x7F) if resol & 0x80 else 10**resol
 
 
 def encode_timestamp(ts_ns: int, tsresol: int | None = None, tsoffset: int = 0) -> int:
@@ -224,15 +224,7 @@ class RawBlock:
     body: bytes
 
 
-Block = (
-    EnhancedPacket
-    | SimplePacket
-    | ObsoletePacket
-    | NameResolution
-    | InterfaceStatistics
-    | CustomBlock
-    | RawBlock
-)
+Block = EnhancedPacket | SimplePacket | ObsoletePacket | NameResolution | InterfaceStatistics | CustomBlock | RawBlock
 PACKET_BLOCKS = (EnhancedPacket, SimplePacket, ObsoletePacket)
 
 
