@@ -41,9 +41,11 @@ def cli() -> None:
 
 
 def _register() -> None:
+    from zonewarden.cli.events import events
     from zonewarden.cli.flows import flows
 
     cli.add_command(flows)
+    cli.add_command(events)
 
 
 _register()

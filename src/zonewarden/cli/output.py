@@ -7,9 +7,9 @@ should not pay for it at start-up.
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import IO, Any
 
 import click
@@ -20,7 +20,7 @@ from zonewarden.pipeline.packets import RunSummary
 _encoder = msgspec.json.Encoder()
 
 
-def write_jsonl(rows: list[dict[str, Any]], out: IO[str]) -> None:
+def write_jsonl(rows: list[Any], out: IO[str]) -> None:
     if rows:
         out.write(_encoder.encode_lines(rows).decode())
 

@@ -41,6 +41,7 @@ class _Datagram:
     pieces: dict[int, bytes] = field(default_factory=dict)
     size: int = 0
     vlan: tuple[int, int] = (-1, -1)
+    last_frame: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,7 @@ class Reassembled:
     ts_ns: int
     wirelen: int  # sum of the fragments' wire lengths
     frames: int
+    last_frame: int  # number of the fragment that completed the datagram
     vlan_outer: int
     vlan_inner: int
 
@@ -140,6 +142,7 @@ class FragmentReassembler:
         dg.last_ts = max(dg.last_ts, ts)
         dg.wirelen += int(fr.wirelen[i])
         dg.frames += 1
+        dg.last_frame = fr.first_frame + i if fr.numbers is None else int(fr.numbers[i])
         if not more:
             dg.total = offset + len(payload)
         if any(o < offset + len(payload) and offset < o + len(p) for o, p in dg.pieces.items()):
@@ -176,7 +179,7 @@ class FragmentReassembler:
             struct.pack_into("!H", header, 10, 0)
         else:
             struct.pack_into("!H", header, 4, dg.total)
-        return Reassembled(bytes(header) + bytes(buf), dg.last_ts, dg.wirelen, dg.frames, *dg.vlan)
+        return Reassembled(bytes(header) + bytes(buf), dg.last_ts, dg.wirelen, dg.frames, dg.last_frame, *dg.vlan)
 
     def _expire(self, now: int) -> None:
         if not self._pending or now - self._last_expire < NS:

@@ -57,9 +57,17 @@ class FrameBatch:
     ts_ns: npt.NDArray[np.int64]
     linktype: npt.NDArray[np.int32]
     first_frame: int
+    # Frame numbers when they are not consecutive from first_frame (datagrams rebuilt from fragments
+    # carry the number of their last fragment, as Wireshark shows them).
+    numbers: npt.NDArray[np.int64] | None = None
 
     def __len__(self) -> int:
         return int(self.offset.shape[0])
+
+    def frame_numbers(self) -> npt.NDArray[np.int64]:
+        if self.numbers is not None:
+            return self.numbers
+        return np.arange(self.first_frame, self.first_frame + len(self), dtype=np.int64)
 
     def frame(self, i: int) -> bytes:
         start = int(self.offset[i])

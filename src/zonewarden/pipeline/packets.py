@@ -58,6 +58,7 @@ def _reassembled_batch(items: list[Reassembled], first_frame: int) -> FrameBatch
     return FrameBatch(
         data, offsets, lengths, np.array([r.wirelen for r in items], np.int64),
         np.array([r.ts_ns for r in items], np.int64), np.full(len(items), LINKTYPE_RAW, np.int32), first_frame,
+        np.array([r.last_frame for r in items], np.int64),
     )
 
 

@@ -20,8 +20,9 @@ from zonewarden.model.packets import PacketBatch
 
 # (flow uid, direction 0=orig 1=resp, chunks in stream order)
 ChunkSink = Callable[[int, int, list[Chunk]], None]
-# (orig port, resp port) -> reassemble this connection?
-StreamSelector = Callable[[int, int], bool]
+# (batch, packet index, direction, payload) -> reassemble this connection? None: not yet known
+# (asked again at the next packet, e.g. to look at the first payload).
+StreamSelector = Callable[[PacketBatch, int, int, bytes], bool | None]
 
 TH_FIN, TH_SYN, TH_RST, TH_ACK = 0x01, 0x02, 0x04, 0x10
 
@@ -55,25 +56,29 @@ class TcpStreams:
         fr = pk.frames
         data = fr.data
         rows = zip(
-            uid[idx].tolist(), direction[idx].tolist(), pk.tcp_flags[idx].tolist(), pk.seq[idx].tolist(),
-            pk.ack[idx].tolist(), pk.l4_off[idx].tolist(), pk.l4_len[idx].tolist(), fr.ts_ns[idx].tolist(),
-            pk.sport[idx].tolist(), pk.dport[idx].tolist(), strict=True,
+            fr.frame_numbers()[idx].tolist(), idx.tolist(), uid[idx].tolist(), direction[idx].tolist(),
+            pk.tcp_flags[idx].tolist(),
+            pk.seq[idx].tolist(), pk.ack[idx].tolist(), pk.l4_off[idx].tolist(), pk.l4_len[idx].tolist(),
+            fr.ts_ns[idx].tolist(), strict=True,
         )
-        for u, d, flags, seq, ack, off, length, ts, sport, dport in rows:
+        for number, i, u, d, flags, seq, ack, off, length, ts in rows:
             conn = self._conns.get(u)
+            payload = data[off : off + length].tobytes() if length else b""
             if conn is None:
                 if u in self._ignored:
                     continue
-                orig_port, resp_port = (sport, dport) if d == 0 else (dport, sport)
-                if self.select is not None and not self.select(orig_port, resp_port):
-                    self._ignored.add(u)
-                    continue
+                if self.select is not None:
+                    decision = self.select(pk, i, d, payload)
+                    if decision is None:
+                        continue
+                    if not decision:
+                        self._ignored.add(u)
+                        continue
                 conn = _Connection((self._side(), self._side()))
                 self._conns[u] = conn
             side = conn.sides[d]
-            payload = data[off : off + length].tobytes() if length else b""
             chunks = side.add(seq, payload, syn=bool(flags & TH_SYN), fin=bool(flags & TH_FIN),
-                              rst=bool(flags & TH_RST), ts_ns=ts)
+                              rst=bool(flags & TH_RST), ts_ns=ts, frame=number)
             pending = conn.pending_ack[d]
             if pending is not None:
                 chunks += side.ack(pending, ts_ns=ts)
@@ -82,6 +87,14 @@ class TcpStreams:
                 conn.pending_ack[1 - d] = ack
             if chunks:
                 self.sink(u, d, chunks)
+
+    def ignore(self, uid: int) -> None:
+        """Stop reassembling a flow (its analyzer handed it back); its buffers are released."""
+        conn = self._conns.pop(uid, None)
+        if conn is not None:
+            for side in conn.sides:
+                side.flush()
+        self._ignored.add(uid)
 
     def _side(self) -> StreamReassembler:
         return StreamReassembler(self.limits, self.budget, self.stats)

@@ -1,0 +1,185 @@
+"""The application-layer dispatcher: finds each flow's analyzer (by port, then by content) and feeds it.
+
+TCP flows go through stream reassembly, UDP flows datagram by datagram, layer-2 protocols frame by
+frame. An analyzer that finds the content is not its protocol sets ``rejected``: the flow is handed
+back (counted) and nothing more is parsed from it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+import numpy as np
+import numpy.typing as npt
+
+from zonewarden.flow.table import FlowAttribution, flow_id_text
+from zonewarden.flow.tcp_reassembly import Chunk
+from zonewarden.model.packets import PacketBatch, format_address
+from zonewarden.pipeline.streams import TcpStreams
+from zonewarden.protocols.base import (
+    AnalyzerSpec,
+    DatagramAnalyzer,
+    EventSink,
+    FlowContext,
+    FrameAnalyzer,
+    StreamAnalyzer,
+)
+
+
+def _mac(data: npt.NDArray[np.uint8], off: int) -> str:
+    return ":".join(f"{b:02x}" for b in data[off : off + 6].tolist())
+
+
+class AppLayer:
+    """A pipeline consumer running the given analyzers; events go to ``emit`` as they are parsed."""
+
+    def __init__(self, emit: EventSink, specs: Iterable[AnalyzerSpec]) -> None:
+        self.emit = emit
+        self.specs = list(specs)
+        self.tcp_ports = {p: s for s in self.specs if s.transport == "tcp" for p in s.ports}
+        self.udp_ports = {p: s for s in self.specs if s.transport == "udp" for p in s.ports}
+        self.tcp_probes = [s for s in self.specs if s.transport == "tcp" and s.probe is not None]
+        self.udp_probes = [s for s in self.specs if s.transport == "udp" and s.probe is not None]
+        self.ether = {e: s for s in self.specs if s.transport == "ether" for e in s.ethertypes}
+        self.streams = TcpStreams(self._chunks, select=self._select_tcp)
+        self._tcp: dict[int, StreamAnalyzer] = {}
+        self._udp: dict[int, DatagramAnalyzer | None] = {}
+        self._l2: dict[str, FrameAnalyzer] = {}
+        self._swap: dict[int, int] = {}  # flows whose server is the flow's originator
+        self._flows = FlowAttribution(np.empty(0, np.int64), np.empty(0, np.uint8), np.empty(0, np.uint64))
+        self.handed_back: Counter[str] = Counter()
+        self.flows_by_protocol: Counter[str] = Counter()
+
+    # ---- flow context and analyzer choice
+    def _context(self, pk: PacketBatch, i: int, d: int, fid: int) -> FlowContext:
+        """The analyzer's view: ``orig`` is the client and ``resp`` the server (see ``_swap``)."""
+        src = format_address(int(pk.src_hi[i]), int(pk.src_lo[i]))
+        dst = format_address(int(pk.dst_hi[i]), int(pk.dst_lo[i]))
+        sport, dport = int(pk.sport[i]), int(pk.dport[i])
+        if d ^ self._swap.get(int(self._flows.uid[i]), 0) == 0:
+            return FlowContext(flow_id_text(fid), src, dst, sport, dport)
+        return FlowContext(flow_id_text(fid), dst, src, dport, sport)
+
+    def _choose(self, ports: dict[int, AnalyzerSpec], probes: list[AnalyzerSpec], pk: PacketBatch, i: int,
+                d: int, payload: bytes) -> AnalyzerSpec | bool | None:
+        """The spec for this flow, None when undecided (no payload yet), False when none applies.
+
+        When the protocol's port is on the originator's side (the capture began mid-connection and the
+        server spoke first), the flow is marked swapped so analyzers still see direction 0 as the client.
+        """
+        sport, dport = int(pk.sport[i]), int(pk.dport[i])
+        resp_port, orig_port = (dport, sport) if d == 0 else (sport, dport)
+        spec = ports.get(resp_port)
+        if spec is None and (spec := ports.get(orig_port)) is not None:
+            self._swap[int(self._flows.uid[i])] = 1
+        if spec is not None:
+            return spec
+        if not probes:
+            return False
+        if not payload:
+            return None
+        for candidate in probes:
+            assert candidate.probe is not None
+            if candidate.probe(payload):
+                return candidate
+        return False
+
+    def _select_tcp(self, pk: PacketBatch, i: int, d: int, payload: bytes) -> bool | None:
+        spec = self._choose(self.tcp_ports, self.tcp_probes, pk, i, d, payload)
+        if spec is None or spec is False:
+            return None if spec is None else False
+        assert isinstance(spec, AnalyzerSpec)
+        uid = int(self._flows.uid[i])
+        analyzer = spec.factory(self._context(pk, i, d, int(self._flows.fid[i])), self.emit)
+        assert isinstance(analyzer, StreamAnalyzer)
+        self._tcp[uid] = analyzer
+        self.flows_by_protocol[spec.name] += 1
+        return True
+
+    # ---- pipeline consumer
+    def packets(self, pk: PacketBatch, flows: FlowAttribution) -> None:
+        self._flows = flows
+        if self.tcp_ports or self.tcp_probes:
+            self.streams.packets(pk, flows)
+        if self.udp_ports or self.udp_probes:
+            self._datagrams(pk, flows)
+        if self.ether:
+            self._frames(pk)
+
+    def _chunks(self, uid: int, direction: int, chunks: list[Chunk]) -> None:
+        analyzer = self._tcp.get(uid)
+        if analyzer is None:
+            return
+        direction ^= self._swap.get(uid, 0)
+        for c in chunks:
+            if c.gap:
+                analyzer.gap(direction, c.gap, c.ts_ns, c.frame)
+            else:
+                analyzer.data(direction, c.data, c.ts_ns, c.frame)
+            if analyzer.rejected:
+                self.handed_back[analyzer.proto] += 1
+                del self._tcp[uid]
+                self.streams.ignore(uid)
+                return
+
+    def _datagrams(self, pk: PacketBatch, flows: FlowAttribution) -> None:
+        idx = np.flatnonzero((pk.proto == 17) & (flows.uid >= 0) & (pk.err == 0))
+        if idx.shape[0] == 0:
+            return
+        fr = pk.frames
+        data = fr.data
+        rows = zip(idx.tolist(), fr.frame_numbers()[idx].tolist(), flows.uid[idx].tolist(),
+                   flows.direction[idx].tolist(), pk.l4_off[idx].tolist(), pk.l4_len[idx].tolist(),
+                   fr.ts_ns[idx].tolist(), strict=True)
+        for i, number, u, d, off, length, ts in rows:
+            analyzer = self._udp.get(u, False)
+            payload = data[off : off + length].tobytes()
+            if analyzer is False:
+                spec = self._choose(self.udp_ports, self.udp_probes, pk, i, d, payload)
+                if spec is None:
+                    continue
+                if spec is False:
+                    self._udp[u] = None
+                    continue
+                assert isinstance(spec, AnalyzerSpec)
+                created = spec.factory(self._context(pk, i, d, int(flows.fid[i])), self.emit)
+                assert isinstance(created, DatagramAnalyzer)
+                self._udp[u] = analyzer = created
+                self.flows_by_protocol[spec.name] += 1
+            if analyzer is None:
+                continue
+            assert isinstance(analyzer, DatagramAnalyzer)
+            analyzer.datagram(d ^ self._swap.get(u, 0), payload, ts, number)
+            if analyzer.rejected:
+                self.handed_back[analyzer.proto] += 1
+                self._udp[u] = None
+
+    def _frames(self, pk: PacketBatch) -> None:
+        want = np.isin(pk.ethertype, np.fromiter(self.ether, np.int32)) & (pk.l3 == 2) & (pk.l2_off >= 0)
+        idx = np.flatnonzero(want)
+        if idx.shape[0] == 0:
+            return
+        fr = pk.frames
+        numbers = fr.frame_numbers()
+        for i in idx.tolist():
+            spec = self.ether[int(pk.ethertype[i])]
+            analyzer = self._l2.get(spec.name)
+            if analyzer is None:
+                created = spec.factory(FlowContext(None, "", "", None, None), self.emit)
+                assert isinstance(created, FrameAnalyzer)
+                self._l2[spec.name] = analyzer = created
+            l2, start, end = int(pk.l2_off[i]), int(pk.ip_off[i]), int(fr.offset[i] + fr.caplen[i])
+            analyzer.frame(_mac(fr.data, l2 + 6), _mac(fr.data, l2), fr.data[start:end].tobytes(),
+                           int(fr.ts_ns[i]), int(numbers[i]))
+
+    def flows_finished(self, records: npt.NDArray[np.void]) -> None:
+        self.streams.flows_finished(records)
+        for u in records["uid"].tolist():
+            self._swap.pop(u, None)
+            tcp = self._tcp.pop(u, None)
+            if tcp is not None:
+                tcp.end()
+            udp = self._udp.pop(u, None)
+            if udp:
+                udp.end()

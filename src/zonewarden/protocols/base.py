@@ -1,0 +1,180 @@
+"""What every analyzer shares: the flow it sits on, how it emits events, PDU framing over streams.
+
+An analyzer turns bytes into typed events and decides nothing (inventory, detection and export
+consume the events). It never raises: malformed input becomes an ``AnomalyEvent`` and the analyzer
+resynchronises, or sets ``rejected`` so the dispatcher hands the flow back ("not this protocol").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from zonewarden.errors import Malformed, NeedMoreData
+from zonewarden.model.events import AnomalyEvent, Event
+
+EventSink = Callable[[Event], None]
+Transport = Literal["tcp", "udp", "ether"]
+
+# How many consecutive malformed PDUs a stream tolerates before the analyzer gives the flow up.
+MAX_CONSECUTIVE_MALFORMED = 8
+# A stream analyzer never buffers more than this per direction while waiting for a PDU to complete.
+MAX_PDU_BUFFER = 1 << 20
+# pdu_length sees this many bytes of the PDU head: enough for every header we frame.
+HEAD_BYTES = 64
+
+
+@dataclass(slots=True)
+class FlowContext:
+    """Who talks on this flow: the originator (client side) and the responder (server side)."""
+
+    flow_id: str | None
+    orig: str
+    resp: str
+    orig_port: int | None
+    resp_port: int | None
+
+    def header(self, direction: int, ts_ns: int, frame: int) -> dict[str, Any]:
+        """The common event fields for a message sent in ``direction`` (0 from orig, 1 from resp)."""
+        if direction == 0:
+            src, dst, sport, dport = self.orig, self.resp, self.orig_port, self.resp_port
+        else:
+            src, dst, sport, dport = self.resp, self.orig, self.resp_port, self.orig_port
+        return {"ts": ts_ns / 1e9, "src": src, "dst": dst, "sport": sport, "dport": dport,
+                "flow_id": self.flow_id, "frame": frame}
+
+
+class Analyzer:
+    """Base of all analyzers: one instance per flow (per frame source for layer 2)."""
+
+    proto: ClassVar[str]
+
+    def __init__(self, ctx: FlowContext, emit: EventSink) -> None:
+        self.ctx = ctx
+        self.emit = emit
+        self.rejected = False
+        self.messages = 0
+        self.anomalies = 0
+
+    def anomaly(self, direction: int, ts_ns: int, frame: int, reason: str, detail: str = "",
+                is_response: bool | None = None) -> None:
+        self.anomalies += 1
+        self.emit(AnomalyEvent(**self.ctx.header(direction, ts_ns, frame), proto=self.proto,
+                               is_response=direction == 1 if is_response is None else is_response,
+                               anomaly=f"{self.proto}.{reason}", detail=detail))
+
+    def end(self) -> None:
+        """The flow ended (FIN/RST, timeout or end of input)."""
+
+
+class StreamAnalyzer(Analyzer):
+    """An analyzer over a reassembled TCP byte stream, both directions."""
+
+    def data(self, direction: int, data: bytes, ts_ns: int, frame: int) -> None:
+        raise NotImplementedError
+
+    def gap(self, direction: int, length: int, ts_ns: int, frame: int) -> None:
+        """``length`` bytes of the stream were never captured."""
+
+
+class DatagramAnalyzer(Analyzer):
+    """An analyzer of UDP datagrams of one flow."""
+
+    def datagram(self, direction: int, payload: bytes, ts_ns: int, frame: int) -> None:
+        raise NotImplementedError
+
+
+class FrameAnalyzer(Analyzer):
+    """An analyzer of layer-2 frames (one instance for the whole run); ctx holds no flow."""
+
+    def frame(self, src: str, dst: str, payload: bytes, ts_ns: int, frame: int) -> None:
+        raise NotImplementedError
+
+
+class PduStreamAnalyzer(StreamAnalyzer):
+    """A stream analyzer for length-delimited PDUs (MBAP, TPKT, ENIP, APCI, OPC UA chunks...).
+
+    Subclasses implement ``pdu_length`` (from the buffered head: the PDU's total length, or
+    NeedMoreData / Malformed) and ``on_pdu``. Framing handles several PDUs per segment, PDUs across
+    segments, bounded buffers, resynchronisation after gaps, and handing back a flow whose very first
+    bytes are not this protocol.
+    """
+
+    max_pdu: ClassVar[int] = 65536
+
+    def __init__(self, ctx: FlowContext, emit: EventSink) -> None:
+        super().__init__(ctx, emit)
+        self._buf = [bytearray(), bytearray()]
+        self._resync = [False, False]
+        self._bad_run = 0
+
+    def pdu_length(self, head: bytes) -> int:
+        """Total length of the PDU starting at ``head`` (at most HEAD_BYTES bytes of it)."""
+        raise NotImplementedError
+
+    def on_pdu(self, direction: int, pdu: bytes, ts_ns: int, frame: int) -> None:
+        raise NotImplementedError
+
+    def data(self, direction: int, data: bytes, ts_ns: int, frame: int) -> None:
+        if self.rejected:
+            return
+        buf = self._buf[direction]
+        buf += data
+        pos = 0
+        while pos < len(buf):  # progress: every pass consumes bytes, waits, or drops the buffer
+            try:
+                length = self.pdu_length(bytes(buf[pos : pos + HEAD_BYTES]))
+                if length <= 0 or length > self.max_pdu:
+                    raise Malformed(f"PDU length {length} outside 1..{self.max_pdu}")
+            except NeedMoreData:
+                break
+            except Malformed as exc:
+                self._malformed(direction, ts_ns, frame, str(exc))
+                buf.clear()
+                return
+            if pos + length > len(buf):
+                break
+            pdu = bytes(buf[pos : pos + length])
+            pos += length
+            self._resync[direction] = False
+            self._bad_run = 0
+            self.messages += 1
+            self.on_pdu(direction, pdu, ts_ns, frame)
+            if self.rejected:
+                return
+        del buf[:pos]
+        if len(buf) > MAX_PDU_BUFFER:
+            self.anomaly(direction, ts_ns, frame, "buffer_overflow", f"{len(buf)} bytes without a complete PDU")
+            buf.clear()
+
+    def _malformed(self, direction: int, ts_ns: int, frame: int, detail: str) -> None:
+        if self._resync[direction]:
+            return  # after a gap we expect to land mid-PDU: drop quietly until a PDU boundary
+        if self.messages == 0:
+            self.rejected = True  # the first bytes already do not fit: not this protocol
+            return
+        self._bad_run += 1
+        self.anomaly(direction, ts_ns, frame, "malformed_framing", detail)
+        if self._bad_run >= MAX_CONSECUTIVE_MALFORMED:
+            self.rejected = True
+
+    def gap(self, direction: int, length: int, ts_ns: int, frame: int) -> None:
+        self._buf[direction].clear()
+        self._resync[direction] = True
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyzerSpec:
+    """How the dispatcher finds an analyzer and how the conformance suite exercises it."""
+
+    name: str
+    transport: Transport
+    factory: Callable[[FlowContext, EventSink], Analyzer]
+    events: tuple[type[Event], ...]
+    ports: frozenset[int] = frozenset()
+    ethertypes: frozenset[int] = frozenset()
+    # Recognise the protocol from a flow's first payload (any port); None: by port only.
+    probe: Callable[[bytes], bool] | None = None
+    # The pure wire parser entry point, fed random bytes by the fuzz tests: it may only raise DecodeError.
+    wire_parse: Callable[[bytes], object] | None = None
