@@ -43,9 +43,11 @@ def cli() -> None:
 def _register() -> None:
     from zonewarden.cli.events import events
     from zonewarden.cli.flows import flows
+    from zonewarden.cli.schema import schema
 
     cli.add_command(flows)
     cli.add_command(events)
+    cli.add_command(schema)
 
 
 _register()

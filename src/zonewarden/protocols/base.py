@@ -178,3 +178,5 @@ class AnalyzerSpec:
     probe: Callable[[bytes], bool] | None = None
     # The pure wire parser entry point, fed random bytes by the fuzz tests: it may only raise DecodeError.
     wire_parse: Callable[[bytes], object] | None = None
+    # A few valid payloads (a TCP stream's first bytes, a datagram, an L2 payload) for mutation fuzzing.
+    samples: tuple[bytes, ...] = ()
