@@ -38,7 +38,8 @@ class AppLayer:
         self.emit = emit
         self.specs = list(specs)
         self.tcp_ports = {p: s for s in self.specs if s.transport == "tcp" for p in s.ports}
-        self.udp_ports = {p: s for s in self.specs if s.transport == "udp" for p in s.ports}
+        self.udp_ports = {p: s for s in self.specs if s.transport == "udp" or s.datagram_factory is not None
+                          for p in s.ports}
         self.tcp_probes = [s for s in self.specs if s.transport == "tcp" and s.probe is not None]
         self.udp_probes = [s for s in self.specs if s.transport == "udp" and s.probe is not None]
         self.ether = {e: s for s in self.specs if s.transport == "ether" for e in s.ethertypes}
@@ -143,7 +144,9 @@ class AppLayer:
                     self._udp[u] = None
                     continue
                 assert isinstance(spec, AnalyzerSpec)
-                created = spec.factory(self._context(pk, i, d, int(flows.fid[i])), self.emit)
+                factory = spec.factory if spec.transport == "udp" else spec.datagram_factory
+                assert factory is not None
+                created = factory(self._context(pk, i, d, int(flows.fid[i])), self.emit)
                 assert isinstance(created, DatagramAnalyzer)
                 self._udp[u] = analyzer = created
                 self.flows_by_protocol[spec.name] += 1

@@ -180,3 +180,5 @@ class AnalyzerSpec:
     wire_parse: Callable[[bytes], object] | None = None
     # A few valid payloads (a TCP stream's first bytes, a datagram, an L2 payload) for mutation fuzzing.
     samples: tuple[bytes, ...] = ()
+    # For a TCP protocol that also runs over UDP on the same ports (DNP3, ENIP): its datagram analyzer.
+    datagram_factory: Callable[[FlowContext, EventSink], Analyzer] | None = None
