@@ -1,7 +1,14 @@
-"""Read a byte stream in growing chunks into numpy buffers, carrying an unfinished record over."""
+"""Read a byte stream in chunks into numpy buffers, carrying an unfinished record over.
+
+The next chunk is read by a helper thread while the current one is processed: file reads and gzip
+decompression release the GIL, so reading overlaps the compiled record walk and decode. Each read
+lands behind some headroom, where the unfinished record of the previous chunk is copied, so the big
+chunk itself is never copied again.
+"""
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import BinaryIO
 
 import numpy as np
@@ -9,6 +16,9 @@ import numpy.typing as npt
 
 FIRST_CHUNK = 64 * 1024  # small first read: peeking at many files in a directory stays cheap
 CHUNK = 8 * 1024 * 1024
+CARRY_ROOM = 512 * 1024  # more than one maximal record; a longer carry is concatenated instead
+
+_Block = tuple[npt.NDArray[np.uint8], int]
 
 
 class ChunkReader:
@@ -16,37 +26,66 @@ class ChunkReader:
 
     def __init__(self, stream: BinaryIO, start_offset: int, prefix: bytes = b"") -> None:
         self._stream = stream
-        self._prefix = prefix
-        self._next_size = FIRST_CHUNK
+        self._prefix = np.frombuffer(prefix, dtype=np.uint8)
+        self._pool: ThreadPoolExecutor | None = None
+        self._next: Future[_Block] | None = None
+        self._started = False
         self.base = start_offset
         self.eof = False
+
+    def _read_block(self, size: int) -> _Block:
+        block = np.empty(CARRY_ROOM + size, dtype=np.uint8)
+        view = memoryview(block)[CARRY_ROOM:]  # type: ignore[arg-type]
+        filled = 0
+        while filled < size:  # short reads happen on pipes and stdin
+            got = self._stream.readinto(view[filled:])  # type: ignore[attr-defined]
+            if not got:
+                break
+            filled += got
+        return block, filled
 
     def next_buffer(self, carry: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8] | None:
         """Return a new buffer starting with ``carry``; None once the stream is exhausted."""
         if self.eof:
             return None
-        size = self._next_size
-        self._next_size = CHUNK
-        buf = np.empty(carry.shape[0] + len(self._prefix) + size, dtype=np.uint8)
-        filled = carry.shape[0]
-        buf[:filled] = carry
-        if self._prefix:
-            buf[filled : filled + len(self._prefix)] = np.frombuffer(self._prefix, dtype=np.uint8)
-            filled += len(self._prefix)
-            self._prefix = b""
-        view = memoryview(buf)  # type: ignore[arg-type]
-        want = buf.shape[0]
-        got_any = filled > carry.shape[0]
-        while filled < want:
-            got = self._stream.readinto(view[filled:])  # type: ignore[attr-defined]
-            if not got:
-                self.eof = True
-                break
-            filled += got
-            got_any = True
-        if not got_any:
+        if not self._started:
+            self._started = True
+            size = FIRST_CHUNK
+            block, filled = self._read_block(size)
+            if self._prefix.shape[0]:
+                carry = np.concatenate([self._prefix, carry])
+        else:
+            size = CHUNK
+            block, filled = self._next.result() if self._next is not None else self._read_block(size)
+            self._next = None
+        if filled < size:
+            self.eof = True
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="zonewarden-read")
+            self._next = self._pool.submit(self._read_block, CHUNK)
+        if filled == 0 and carry.shape[0] == 0:
             return None
-        return buf[:filled]
+        n = carry.shape[0]
+        if n == 0:
+            return block[CARRY_ROOM : CARRY_ROOM + filled]
+        if n <= CARRY_ROOM:
+            block[CARRY_ROOM - n : CARRY_ROOM] = carry
+            return block[CARRY_ROOM - n : CARRY_ROOM + filled]
+        return np.concatenate([carry, block[CARRY_ROOM : CARRY_ROOM + filled]])
 
     def advance(self, consumed: int) -> None:
         self.base += consumed
+
+    def close(self) -> None:
+        """Wait for a read in flight and stop the helper thread (before the stream is closed)."""
+        if self._next is not None:
+            self._next.cancel()
+            try:
+                self._next.result()
+            except Exception:  # noqa: BLE001 - a read failing after the reader stopped is of no interest
+                pass
+            self._next = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None

@@ -194,6 +194,7 @@ class CaptureRun:
         finally:
             self.stats.skipped_blocks += ctx.skipped_blocks
             if self._current is not None:
+                self._current.close()
                 self._done_bytes += self._current.base
                 self._current = None
             if path != STDIN:
