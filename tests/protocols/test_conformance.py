@@ -91,16 +91,21 @@ def test_wire_parser_raises_only_decode_errors(name: str) -> None:
     run()
 
 
-@pytest.mark.parametrize("name", sorted(SPECS))
-def test_analyzer_never_raises_and_emits_documented_events(name: str) -> None:
+FACTORIES = sorted([(name, "factory") for name in SPECS]
+                   + [(name, "datagram_factory") for name, s in SPECS.items() if s.datagram_factory is not None])
+
+
+@pytest.mark.parametrize(("name", "which"), FACTORIES)
+def test_analyzer_never_raises_and_emits_documented_events(name: str, which: str) -> None:
     spec = SPECS[name]
+    factory = getattr(spec, which)
 
     @FUZZ
     @given(st.lists(st.tuples(st.integers(0, 1), _mutations(spec), st.integers(0, 3)), max_size=12))
     def run(parts: list[tuple[int, bytes, int]]) -> None:
         events: list[Event] = []
         ctx = FlowContext("Cfuzz", "10.0.0.1", "10.0.0.2", 40000, min(spec.ports, default=0) or None)
-        analyzer = spec.factory(ctx, events.append)
+        analyzer = factory(ctx, events.append)
         for n, (direction, data, gap) in enumerate(parts, start=1):
             if isinstance(analyzer, StreamAnalyzer):
                 if gap == 3:
