@@ -8,6 +8,7 @@ chunk itself is never copied again.
 
 from __future__ import annotations
 
+import contextlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import BinaryIO
 
@@ -81,10 +82,8 @@ class ChunkReader:
         """Wait for a read in flight and stop the helper thread (before the stream is closed)."""
         if self._next is not None:
             self._next.cancel()
-            try:
+            with contextlib.suppress(Exception):  # a read failing after the reader stopped is of no interest
                 self._next.result()
-            except Exception:  # noqa: BLE001 - a read failing after the reader stopped is of no interest
-                pass
             self._next = None
         if self._pool is not None:
             self._pool.shutdown(wait=True)

@@ -6,6 +6,8 @@ generated from these classes (``zonewarden schema``), so documentation and outpu
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 
@@ -42,3 +44,10 @@ class AnomalyEvent(Event, kw_only=True):
     """``<proto>.<reason>``, e.g. ``modbus.length_mismatch``."""
     detail: str
     """Human-readable specifics (offsets, lengths, values)."""
+
+
+def field_of(event: Any, name: str, default: Any = None) -> Any:
+    """A field of an event object or of its dict form; ``default`` when the event type has no such field."""
+    if isinstance(event, dict):
+        return event.get(name, default)
+    return getattr(event, name, default)

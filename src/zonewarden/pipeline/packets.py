@@ -45,10 +45,13 @@ class RunSummary:
     problems: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        for k in ("link_types", "network", "decode_errors"):
-            d[k] = dict(sorted(d[k].items()))
-        return d
+        # Not dataclasses.asdict: it rebuilds Counters from (key, value) pairs, counting the pairs.
+        return {
+            "files": self.files, "frames": self.frames, "wire_bytes": self.wire_bytes,
+            "link_types": dict(sorted(self.link_types.items())), "network": dict(sorted(self.network.items())),
+            "decode_errors": dict(sorted(self.decode_errors.items())), "flows": self.flows,
+            "limits": dict(self.limits), "fragments": dict(self.fragments), "problems": list(self.problems),
+        }
 
 
 def _reassembled_batch(items: list[Reassembled], first_frame: int) -> FrameBatch:

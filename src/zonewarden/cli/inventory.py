@@ -1,0 +1,140 @@
+"""``zonewarden analyze``, ``assets`` and ``map``: the inventory commands."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import click
+
+from zonewarden.cli.output import print_summary, print_table, progress_bar
+from zonewarden.store.db import DEFAULT_DB, Store
+
+ASSET_COLUMNS = ("asset_id", "ips", "macs", "mac_vendor", "vendor", "product_name", "firmware", "serial", "role",
+                 "purdue_level", "protocols")
+EDGE_COLUMNS = ("client", "server", "proto", "operations", "messages", "flows", "packets", "bytes")
+
+db_option = click.option("--db", default=DEFAULT_DB, show_default=True, metavar="PATH|URL",
+                         help="The store: a SQLite file, or a database URL (postgresql+psycopg://...).")
+
+
+def _flat(value: Any) -> Any:
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return " ".join(f"{k}={_flat(v)}" for k, v in value.items() if v)
+    return value
+
+
+def _csv(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(columns)
+    for r in rows:
+        w.writerow(["" if r.get(c) is None else _flat(r.get(c)) for c in columns])
+    return buf.getvalue()
+
+
+def _display(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+    print_table([{c: _flat(r.get(c)) for c in columns} for r in rows], columns)
+
+
+@click.command()
+@click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
+@db_option
+@click.option("--report", type=click.Path(dir_okay=False, writable=True), help="Write the HTML report here.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, writable=True),
+              help="Write assets, edges and changes as JSON here.")
+@click.option("--progress/--no-progress", default=True, help="Progress bar on stderr (only on a terminal).")
+@click.option("-q", "--quiet", is_flag=True, help="Only problems on stderr; no summary.")
+def analyze(captures: tuple[str, ...], db: str, report: str | None, json_out: str | None, progress: bool,
+            quiet: bool) -> None:
+    """Analyse CAPTURE... into the store: assets with identity and evidence, the communication map, changes.
+
+    Captures already analysed into this store are skipped, so re-running is safe. Prints a summary.
+    """
+    from zonewarden.pipeline.analysis import analyze as run_analysis
+
+    store = Store(db)
+    total = sum(Path(c).stat().st_size for c in captures if c != "-" and Path(c).is_file()) or None
+    with progress_bar(total, progress) as advance:
+        result = run_analysis(captures, store, advance)
+    for path in result.skipped:
+        click.echo(f"skipped (already in the store): {path}", err=True)
+    if result.summary is None:
+        click.echo("nothing new to analyse", err=True)
+        return
+    assets = [a.as_dict() for a in result.assets]
+    if json_out:
+        Path(json_out).write_text(json.dumps({"assets": assets, "edges": result.edges, "changes": result.changes},
+                                             indent=1, default=str))
+    if report:
+        from zonewarden.report.html import write_report
+
+        write_report(report, store)
+    if not quiet:
+        print_summary(result.summary)
+        roles = Counter(a["role"] or "unknown" for a in assets)
+        levels = Counter("?" if a["purdue_level"] is None else str(a["purdue_level"]) for a in assets)
+        click.echo(f"assets: {len(assets)} in the store, {result.run_assets} seen in this run", err=True)
+        click.echo("by role: " + ", ".join(f"{k} {v}" for k, v in roles.most_common()), err=True)
+        click.echo("by Purdue level: " + ", ".join(f"{k} {v}" for k, v in sorted(levels.items())), err=True)
+        click.echo("events: " + (", ".join(f"{k} {v}" for k, v in sorted(result.events_by_protocol.items()))
+                                 or "none"), err=True)
+        talkers = sorted(result.edges, key=lambda e: -e["bytes"])[:5]
+        by_id = {a["asset_id"]: (a["ips"] or a["macs"] or ["?"])[0] for a in assets}
+        for e in talkers:
+            click.echo(f"top talker: {by_id.get(e['client'])} -> {by_id.get(e['server'])} {e['proto']} "
+                       f"{e['bytes']} bytes", err=True)
+        kinds = Counter(c["kind"] for c in result.changes)
+        click.echo("changes: " + (", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) or "none"), err=True)
+        if report:
+            click.echo(f"report: {Path(report).resolve()}", err=True)
+    if result.summary.problems:
+        sys.exit(1)
+
+
+@click.command()
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+def assets(db: str, fmt: str) -> None:
+    """List the assets in the store (the Asset JSON contract with --format json)."""
+    store = Store(db)
+    rows = sorted(store.load_assets().values(), key=lambda a: a["asset_id"])
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=1, default=str))
+    elif fmt == "csv":
+        click.echo(_csv(rows, ASSET_COLUMNS), nl=False)
+    else:
+        _display(rows, ASSET_COLUMNS)
+
+
+@click.command(name="map")
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "graphml", "svg"]), default="table",
+              show_default=True, help="svg: drawn in Purdue layers; graphml: for yEd, Gephi, networkx.")
+def comm_map(db: str, fmt: str) -> None:
+    """The communication map: who talks to whom, with which protocol and operations."""
+    from zonewarden.inventory.map_export import to_graphml, to_svg
+
+    store = Store(db)
+    assets_by_id = store.load_assets()
+    edges = sorted(store.load_edges(), key=lambda e: (e["client"], e["server"], e["proto"]))
+    if fmt == "json":
+        click.echo(json.dumps({"assets": [{k: v for k, v in a.items() if k != "evidence"}
+                                          for a in assets_by_id.values()], "edges": edges}, indent=1))
+    elif fmt == "csv":
+        click.echo(_csv(edges, EDGE_COLUMNS), nl=False)
+    elif fmt == "graphml":
+        click.echo(to_graphml(list(assets_by_id.values()), edges), nl=False)
+    elif fmt == "svg":
+        click.echo(to_svg(list(assets_by_id.values()), edges), nl=False)
+    else:
+        names = {aid: (a["ips"] or a["macs"] or [aid])[0] for aid, a in assets_by_id.items()}
+        _display([{**e, "client": names.get(e["client"]), "server": names.get(e["server"])} for e in edges],
+                 EDGE_COLUMNS)

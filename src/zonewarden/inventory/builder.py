@@ -1,0 +1,296 @@
+"""Build the inventory from one run: address sightings, flows and protocol events -> assets and edges.
+
+An asset is a device, not an address. Where the segment is local (Ethernet, MAC seen), an asset is
+keyed by its MAC and owns every IP it sends from; a MAC sending for many IPs it never claimed by ARP
+is a router, so those IPs become assets of their own; with no MAC (raw IP captures, remote hosts)
+an asset is keyed by its IP. Assets describing themselves with the same vendor and serial number
+are one device seen on two interfaces and are merged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from zonewarden.inventory.identity import EXTRACTORS
+from zonewarden.inventory.operations import operation
+from zonewarden.inventory.oui import mac_vendor
+from zonewarden.inventory.roles import infer_role
+from zonewarden.model.assets import Asset, Edge, EndpointSighting, Evidence
+from zonewarden.model.events import field_of as _g
+
+ROUTER_MIN_IPS = 4  # a MAC sending for this many IPs it never claimed by ARP forwards for others
+MAX_EVIDENCE_PER_ASSET = 256
+MAX_APP_FLOWS = 1_000_000  # flow id -> application protocol, for attributing flow volumes to edges
+SCALAR_ATTRIBUTES = ("vendor", "vendor_id", "product_name", "product_code", "order_number", "firmware",
+                     "hardware_revision", "serial", "device_type", "role", "purdue_level", "zone")
+
+
+@lru_cache(maxsize=1 << 16)
+def is_unicast(ip: str) -> bool:
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    if addr.is_multicast or addr.is_unspecified:
+        return False
+    return not (addr.version == 4 and (ip == "255.255.255.255" or ip.endswith(".255")))
+
+
+def asset_id(key: str) -> str:
+    """Stable id from the asset's primary key ("mac:..." or "ip:..."), so runs and stores agree."""
+    return "A" + hashlib.blake2b(key.encode(), digest_size=6).hexdigest()
+
+
+@dataclass
+class _Facts:
+    """Everything observed about one address (IP or MAC) before addresses are grouped into assets."""
+
+    first: float | None = None
+    last: float | None = None
+    served: set[str] = field(default_factory=set)
+    used: set[str] = field(default_factory=set)
+    ports_served: set[int] = field(default_factory=set)
+    client_ops: Counter[str] = field(default_factory=Counter)
+    servers: set[str] = field(default_factory=set)
+    evidence: dict[tuple[str, str, str], Evidence] = field(default_factory=dict)
+
+    def seen(self, ts: float) -> None:
+        self.first = ts if self.first is None else min(self.first, ts)
+        self.last = ts if self.last is None else max(self.last, ts)
+
+    def add(self, ev: Evidence) -> None:
+        key = (ev.attribute, repr(ev.value), ev.proto)
+        if key not in self.evidence and len(self.evidence) < MAX_EVIDENCE_PER_ASSET:
+            self.evidence[key] = ev
+
+
+@dataclass
+class _EdgeAcc:
+    operations: Counter[str] = field(default_factory=Counter)
+    messages: int = 0
+    flows: int = 0
+    packets: int = 0
+    bytes: int = 0
+    first: float | None = None
+    last: float | None = None
+
+    def seen(self, ts: float) -> None:
+        self.first = ts if self.first is None else min(self.first, ts)
+        self.last = ts if self.last is None else max(self.last, ts)
+
+
+class InventoryBuilder:
+    def __init__(self) -> None:
+        self.ips: dict[str, _Facts] = defaultdict(_Facts)
+        self.macs: dict[str, _Facts] = defaultdict(_Facts)
+        self.sightings: list[EndpointSighting] = []
+        self.edges: dict[tuple[str, str, str], _EdgeAcc] = defaultdict(_EdgeAcc)
+        self._app_flows: dict[str, str] = {}
+
+    # ---- inputs
+    def on_event(self, e: Any) -> None:
+        """One protocol event (an Event object or its dict form)."""
+        if _g(e, "kind") != "message":
+            return
+        proto, src, dst, ts = str(_g(e, "proto")), str(_g(e, "src")), str(_g(e, "dst")), float(_g(e, "ts"))
+        layer2 = _g(e, "sport") is None and ":" in src and src.count(":") == 5
+        facts = self.macs if layer2 else self.ips
+        if not layer2 and not (is_unicast(src)):
+            return
+        sender = facts[src]
+        sender.seen(ts)
+        extract = EXTRACTORS.get(proto)
+        if extract is not None:
+            for attribute, value, confidence in extract(e):
+                sender.add(Evidence(attribute, value, proto, ts, _g(e, "flow_id"), confidence))
+        if layer2:
+            (sender.served if _g(e, "is_response") else sender.used).add(proto)
+            return
+        client, server = (dst, src) if _g(e, "is_response") else (src, dst)
+        if not is_unicast(dst):
+            if not _g(e, "is_response"):
+                facts[src].used.add(proto)
+            return
+        self.ips[server].served.add(proto)
+        self.ips[client].used.add(proto)
+        self.ips[client].servers.add(server)
+        edge = self.edges[(client, server, proto)]
+        edge.messages += 1
+        edge.seen(ts)
+        op = operation(e)
+        if op is not None:
+            edge.operations[op] += 1
+            self.ips[client].client_ops[op] += 1
+        flow = _g(e, "flow_id")
+        if flow and len(self._app_flows) < MAX_APP_FLOWS:
+            self._app_flows.setdefault(flow, proto)
+
+    def on_flow(self, f: dict[str, Any]) -> None:
+        src, dst = f["src"], f["dst"]
+        ts0, ts1 = f["ts_start"], f["ts_end"]
+        if is_unicast(src):
+            self.ips[src].seen(ts0)
+            self.ips[src].seen(ts1)
+        if not is_unicast(dst):
+            return
+        self.ips[dst].seen(ts0)
+        self.ips[dst].seen(ts1)
+        if f["packets_resp"] and f["dport"] is not None and f["proto"] in ("tcp", "udp"):
+            self.ips[dst].ports_served.add(int(f["dport"]))
+        proto = self._app_flows.pop(f["flow_id"], None)
+        if proto is None:
+            proto = f"{f['proto']}/{f['dport']}" if f["proto"] in ("tcp", "udp") else str(f["proto"])
+        if not is_unicast(src):
+            return
+        edge = self.edges[(src, dst, proto)]
+        edge.flows += 1
+        edge.packets += f["packets_orig"] + f["packets_resp"]
+        edge.bytes += f["bytes_orig"] + f["bytes_resp"]
+        edge.seen(ts0)
+        edge.seen(ts1)
+        self.ips[src].servers.add(dst)
+
+    def on_sightings(self, sightings: Iterable[EndpointSighting]) -> None:
+        self.sightings.extend(sightings)
+
+    # ---- grouping addresses into assets
+    def build(self) -> tuple[list[Asset], list[Edge]]:
+        sent_from: dict[str, set[str]] = defaultdict(set)
+        received: dict[str, set[str]] = defaultdict(set)
+        claimed: dict[str, set[str]] = defaultdict(set)
+        owner: dict[str, str] = {}
+        first_seen: dict[str, float] = {}
+        last_seen: dict[str, float] = {}
+        for s in sorted(self.sightings, key=lambda s: s.first_seen):
+            if s.ip is None:
+                continue
+            {"arp": claimed, "ip": sent_from, "dst": received}[s.source][s.mac].add(s.ip)
+            first_seen[s.mac] = min(first_seen.get(s.mac, s.first_seen), s.first_seen)
+            last_seen[s.mac] = max(last_seen.get(s.mac, s.last_seen), s.last_seen)
+            if s.source == "arp":
+                owner.setdefault(s.ip, s.mac)  # the first ARP claim wins; later rival claims are spoofing hints
+        behind = {mac: {ip for ip in sent_from[mac] | received[mac] if is_unicast(ip)} - claimed[mac]
+                  for mac in set(sent_from) | set(received)}
+        routers = {mac: len(ips) for mac, ips in behind.items() if len(ips) >= ROUTER_MIN_IPS}
+        # Sending from an address binds it more firmly than receiving on it (a host's own address).
+        for table in (sent_from, received):
+            for mac, ips in sorted(table.items()):
+                if mac not in routers:
+                    for ip in sorted(ips):
+                        if is_unicast(ip):
+                            owner.setdefault(ip, mac)
+        groups: dict[str, tuple[list[str], list[str]]] = {}
+        for mac in sorted(set(sent_from) | set(received) | set(claimed) | set(self.macs)):
+            groups[f"mac:{mac}"] = (sorted(ip for ip, m in owner.items() if m == mac), [mac])
+        for ip in sorted(ip for ip in self.ips if ip not in owner and is_unicast(ip)):
+            groups[f"ip:{ip}"] = ([ip], [])
+        built = [self._asset(key, ips, macs, routers.get(macs[0], 0) if macs else 0, first_seen, last_seen)
+                 for key, (ips, macs) in groups.items()]
+        assets = _merge_same_device([a for a in built if a is not None])
+        by_ip = {ip: a.asset_id for a in assets for ip in a.ips}
+        edges = []
+        for (client, server, proto), acc in sorted(self.edges.items()):
+            if client in by_ip and server in by_ip:
+                edges.append(Edge(by_ip[client], by_ip[server], proto, dict(sorted(acc.operations.items())),
+                                  acc.messages, acc.flows, acc.packets, acc.bytes, acc.first, acc.last))
+        return assets, _merge_edges(edges)
+
+    def _asset(self, key: str, ips: list[str], macs: list[str], forwards_for: int, first_seen: dict[str, float],
+               last_seen: dict[str, float]) -> Asset | None:
+        facts = [self.ips[ip] for ip in ips if ip in self.ips] + [self.macs[m] for m in macs if m in self.macs]
+        asset = Asset(asset_id(key), ips=ips, macs=macs)
+        if macs:
+            asset.mac_vendor = mac_vendor(macs[0])
+        times = [t for f in facts for t in (f.first, f.last) if t is not None]
+        times += [first_seen[m] for m in macs if m in first_seen] + [last_seen[m] for m in macs if m in last_seen]
+        if not times:
+            return None
+        asset.first_seen, asset.last_seen = min(times), max(times)
+        served = set().union(*(f.served for f in facts)) if facts else set()
+        used = set().union(*(f.used for f in facts)) if facts else set()
+        asset.protocols = {"served": sorted(served), "used": sorted(used)}
+        evidence = [ev for f in facts for ev in f.evidence.values()]
+        ops: Counter[str] = Counter()
+        ports: set[int] = set()
+        servers: set[str] = set()
+        for f in facts:
+            ops.update(f.client_ops)
+            ports |= f.ports_served
+            servers |= f.servers
+        decision = infer_role(served, used, ops, len(servers), ports, forwards_for)
+        if decision is not None:
+            evidence.append(Evidence("role", decision.role, "behaviour", asset.first_seen, None, 0.6))
+            if decision.purdue_level is not None:
+                evidence.append(Evidence("purdue_level", decision.purdue_level, "behaviour", asset.first_seen, None,
+                                         0.5))
+            evidence.append(Evidence("role_reason", decision.reason, "behaviour", asset.first_seen, None, 0.6))
+        asset.evidence = sorted(evidence, key=lambda ev: (ev.attribute, -ev.confidence, ev.ts))
+        resolve(asset)
+        return asset
+
+
+def resolve(asset: Asset) -> None:
+    """Set each attribute to its best-supported value: highest confidence, then most evidence, then earliest.
+
+    Conflicting evidence stays in ``asset.evidence``; nothing is overwritten by whoever spoke last.
+    """
+    scores: dict[str, dict[str, tuple[float, int, float, Any]]] = defaultdict(dict)
+    for ev in asset.evidence:
+        key = repr(ev.value)
+        best, count, first, value = scores[ev.attribute].get(key, (0.0, 0, ev.ts, ev.value))
+        scores[ev.attribute][key] = (max(best, ev.confidence), count + 1, min(first, ev.ts), value)
+    for attribute in SCALAR_ATTRIBUTES:
+        candidates = scores.get(attribute)
+        if candidates:
+            _, _, _, value = max(candidates.values(), key=lambda c: (c[0], c[1], -c[2]))
+            setattr(asset, attribute, value)
+    names = scores.get("name")
+    if names:
+        asset.hostnames = sorted({str(v[3]) for v in names.values()} | set(asset.hostnames))
+
+
+def _merge_same_device(assets: list[Asset]) -> list[Asset]:
+    by_identity: dict[tuple[str, str], Asset] = {}
+    out: list[Asset] = []
+    for a in assets:
+        if a.serial and (a.vendor or a.vendor_id is not None):
+            key = (str(a.vendor or a.vendor_id), str(a.serial))
+            kept = by_identity.get(key)
+            if kept is not None:
+                kept.ips = sorted(set(kept.ips) | set(a.ips))
+                kept.macs = sorted(set(kept.macs) | set(a.macs))
+                kept.evidence = sorted([*kept.evidence, *a.evidence], key=lambda ev: (ev.attribute, -ev.confidence))
+                kept.first_seen = min(x for x in (kept.first_seen, a.first_seen) if x is not None)
+                kept.last_seen = max(x for x in (kept.last_seen, a.last_seen) if x is not None)
+                for side in ("served", "used"):
+                    kept.protocols[side] = sorted(set(kept.protocols[side]) | set(a.protocols[side]))
+                resolve(kept)
+                continue
+            by_identity[key] = a
+        out.append(a)
+    return out
+
+
+def _merge_edges(edges: list[Edge]) -> list[Edge]:
+    merged: dict[tuple[str, str, str], Edge] = {}
+    for e in edges:
+        key = (e.client, e.server, e.proto)
+        kept = merged.get(key)
+        if kept is None:
+            merged[key] = e
+            continue
+        for op, n in e.operations.items():
+            kept.operations[op] = kept.operations.get(op, 0) + n
+        kept.messages += e.messages
+        kept.flows += e.flows
+        kept.packets += e.packets
+        kept.bytes += e.bytes
+        kept.first_seen = min(x for x in (kept.first_seen, e.first_seen) if x is not None)
+        kept.last_seen = max(x for x in (kept.last_seen, e.last_seen) if x is not None)
+    return list(merged.values())

@@ -1,0 +1,104 @@
+"""The main job: captures -> flows, events, address sightings -> inventory -> the store.
+
+Inputs already analysed into the store (same fingerprint) are skipped, so re-running the same
+capture changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from zonewarden.capture.source import STDIN
+from zonewarden.flow.records import flow_dicts
+from zonewarden.inventory.builder import InventoryBuilder
+from zonewarden.inventory.history import merge
+from zonewarden.model.assets import Asset
+from zonewarden.pipeline.app_layer import AppLayer
+from zonewarden.pipeline.endpoints import EndpointObserver
+from zonewarden.pipeline.packets import PacketPipeline, RunSummary
+from zonewarden.protocols.registry import ANALYZERS
+from zonewarden.store.db import Store
+
+FINGERPRINT_SPAN = 1 << 20
+
+
+def fingerprint(path: str) -> tuple[str, int]:
+    """sha256 over the size, the first and the last MiB: cheap on big files, and what re-runs compare."""
+    size = os.path.getsize(path)
+    h = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as f:
+        h.update(f.read(FINGERPRINT_SPAN))
+        if size > 2 * FINGERPRINT_SPAN:
+            f.seek(-FINGERPRINT_SPAN, os.SEEK_END)
+            h.update(f.read(FINGERPRINT_SPAN))
+    return h.hexdigest(), size
+
+
+@dataclass
+class AnalysisResult:
+    summary: RunSummary | None
+    analysis_id: int | None
+    assets: list[Asset]
+    edges: list[dict[str, Any]]
+    changes: list[dict[str, Any]]
+    skipped: list[str] = field(default_factory=list)
+    events_by_protocol: dict[str, int] = field(default_factory=dict)
+    run_assets: int = 0
+
+
+def analyze(inputs: Sequence[str], store: Store, progress: Callable[[int], None] | None = None,
+            on_pipeline: Callable[[PacketPipeline], None] | None = None) -> AnalysisResult:
+    known = store.known_inputs()
+    todo: list[str] = []
+    fingerprints: list[tuple[str, str, int]] = []
+    skipped: list[str] = []
+    for path in _expand(inputs):
+        if path == STDIN:
+            todo.append(path)
+            continue
+        fp, size = fingerprint(path)
+        if fp in known:
+            skipped.append(path)
+        else:
+            todo.append(path)
+            fingerprints.append((fp, path, size))
+    if not todo:
+        return AnalysisResult(None, None, [], [], [], skipped)
+    builder = InventoryBuilder()
+    counts: dict[str, int] = {}
+
+    def on_event(e: Any) -> None:
+        counts[e.proto] = counts.get(e.proto, 0) + 1
+        builder.on_event(e)
+
+    endpoints = EndpointObserver()
+    pipeline = PacketPipeline(todo, consumers=[AppLayer(on_event, ANALYZERS), endpoints])
+    if on_pipeline is not None:
+        on_pipeline(pipeline)
+    ts_first: float | None = None
+    ts_last: float | None = None
+    for records in pipeline.flow_batches(progress):
+        for f in flow_dicts(records):
+            builder.on_flow(f)
+            ts_first = f["ts_start"] if ts_first is None else min(ts_first, f["ts_start"])
+            ts_last = f["ts_end"] if ts_last is None else max(ts_last, f["ts_end"])
+    builder.on_sightings(endpoints.sightings())
+    run_assets, run_edges = builder.build()
+    assets, edges, changes = merge(store.load_assets(), run_assets, store.load_edges(), run_edges,
+                                   store.load_overrides())
+    summary = pipeline.summary.as_dict()
+    summary["events"] = counts
+    analysis_id = store.save_analysis(inputs=fingerprints, summary=summary, ts_first=ts_first, ts_last=ts_last,
+                                      assets=[a.as_dict() for a in assets], edges=edges, changes=changes,
+                                      seen={a.asset_id for a in run_assets})
+    return AnalysisResult(pipeline.summary, analysis_id, assets, edges, changes, skipped, counts, len(run_assets))
+
+
+def _expand(inputs: Sequence[str]) -> list[str]:
+    from zonewarden.capture.source import CaptureRun
+
+    return CaptureRun(inputs).inputs

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy Core schema with named migrations; SQLite by default, PostgreSQL central."""
