@@ -24,8 +24,11 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	@mkdir -p demo-out
+	@rm -f demo-out/zonewarden.db*
 	$(BIN)/python -m zonewarden.simulate.demo_capture demo-out/demo.pcap
-	$(BIN)/zonewarden flows demo-out/demo.pcap --format table
+	$(BIN)/zonewarden flows demo-out/demo.pcap --format table -q
+	$(BIN)/zonewarden analyze demo-out/demo.pcap --db demo-out/zonewarden.db --report demo-out/report.html
+	$(BIN)/zonewarden assets --db demo-out/zonewarden.db
 
 test: setup
 	$(BIN)/python -m pytest -q

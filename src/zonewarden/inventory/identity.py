@@ -23,7 +23,7 @@ DECLARED = 0.7
 def _facts(e: Any, mapping: dict[str, str], confidence: float = SELF_DESCRIBED) -> list[Fact]:
     out: list[Fact] = []
     for field_name, attribute in mapping.items():
-        value = e.get(field_name)
+        value = _g(e, field_name)
         if value is None or value == "":
             continue
         if isinstance(value, str):
