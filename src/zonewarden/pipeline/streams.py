@@ -50,7 +50,10 @@ class TcpStreams:
 
     def packets(self, pk: PacketBatch, flows: FlowAttribution) -> None:
         uid, direction = flows.uid, flows.direction
-        idx = np.flatnonzero((pk.proto == 6) & (uid >= 0) & (pk.err == 0))
+        # Pure ACKs carry nothing to reassemble; the ACK numbers that matter for gap detection ride on
+        # the data segments too, so skipping them halves the per-segment work of request/response traffic.
+        carries = (pk.l4_len > 0) | ((pk.tcp_flags & (TH_SYN | TH_FIN | TH_RST)) != 0)
+        idx = np.flatnonzero((pk.proto == 6) & (uid >= 0) & (pk.err == 0) & carries)
         if idx.shape[0] == 0:
             return
         fr = pk.frames
