@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from zonewarden.cli.output import print_summary, print_table, progress_bar
+from zonewarden.errors import ConfigError
 from zonewarden.store.db import DEFAULT_DB, Store
 
 ASSET_COLUMNS = ("asset_id", "ips", "macs", "mac_vendor", "vendor", "product_name", "firmware", "serial", "role",
@@ -50,20 +51,27 @@ def _display(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
 @click.option("--report", type=click.Path(dir_okay=False, writable=True), help="Write the HTML report here.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, writable=True),
               help="Write assets, edges and changes as JSON here.")
+@click.option("--overrides", type=click.Path(exists=True, dir_okay=False),
+              help="YAML file of attributes you know (name, role, zone, Purdue level...); kept across analyses.")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr (only on a terminal).")
 @click.option("-q", "--quiet", is_flag=True, help="Only problems on stderr; no summary.")
-def analyze(captures: tuple[str, ...], db: str, report: str | None, json_out: str | None, progress: bool,
-            quiet: bool) -> None:
+def analyze(captures: tuple[str, ...], db: str, report: str | None, json_out: str | None, overrides: str | None,
+            progress: bool, quiet: bool) -> None:
     """Analyse CAPTURE... into the store: assets with identity and evidence, the communication map, changes.
 
     Captures already analysed into this store are skipped, so re-running is safe. Prints a summary.
     """
     from zonewarden.pipeline.analysis import analyze as run_analysis
 
+    from zonewarden.inventory.overrides import load as load_overrides
+
+    entries = load_overrides(overrides) if overrides else None
     store = Store(db)
     total = sum(Path(c).stat().st_size for c in captures if c != "-" and Path(c).is_file()) or None
     with progress_bar(total, progress) as advance:
-        result = run_analysis(captures, store, advance)
+        result = run_analysis(captures, store, advance, overrides=entries)
+    for match in result.unmatched_overrides:
+        click.echo(f"override matched no asset: {match}", err=True)
     for path in result.skipped:
         click.echo(f"skipped (already in the store): {path}", err=True)
     if result.summary is None:
@@ -138,3 +146,32 @@ def comm_map(db: str, fmt: str) -> None:
         names = {aid: (a["ips"] or a["macs"] or [aid])[0] for aid, a in assets_by_id.items()}
         _display([{**e, "client": names.get(e["client"]), "server": names.get(e["server"])} for e in edges],
                  EDGE_COLUMNS)
+
+
+@click.command()
+@click.argument("asset_id")
+@click.argument("attribute")
+@click.argument("value")
+@db_option
+def override(asset_id: str, attribute: str, value: str, db: str) -> None:
+    """Set ATTRIBUTE of ASSET_ID to VALUE in the store; it beats any observation and survives new analyses.
+
+    Example: zonewarden override A8fd84b916380 name "Boiler PLC"
+    """
+    from zonewarden.inventory.history import apply_overrides, asset_from_dict
+    from zonewarden.inventory.overrides import check_attribute, parse_value
+
+    try:
+        check_attribute(attribute)
+        parsed = parse_value(attribute, value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    store = Store(db)
+    stored = store.load_assets()
+    if asset_id not in stored:
+        raise click.BadParameter(f"no asset {asset_id} in {db}", param_hint="ASSET_ID")
+    store.set_override(asset_id, attribute, parsed, "command line")
+    asset = asset_from_dict(stored[asset_id])
+    apply_overrides(asset, store.load_overrides()[asset_id])
+    store.update_asset(asset.as_dict())
+    click.echo(f"{asset_id}: {attribute} = {getattr(asset, attribute, None) if attribute != 'name' else value}")

@@ -43,12 +43,13 @@ def cli() -> None:
 def _register() -> None:
     from zonewarden.cli.events import events
     from zonewarden.cli.flows import flows
-    from zonewarden.cli.inventory import analyze, assets, comm_map
+    from zonewarden.cli.inventory import analyze, assets, comm_map, override
     from zonewarden.cli.schema import schema
 
     cli.add_command(analyze)
     cli.add_command(assets)
     cli.add_command(comm_map)
+    cli.add_command(override)
     cli.add_command(flows)
     cli.add_command(events)
     cli.add_command(schema)

@@ -48,10 +48,12 @@ class AnalysisResult:
     skipped: list[str] = field(default_factory=list)
     events_by_protocol: dict[str, int] = field(default_factory=dict)
     run_assets: int = 0
+    unmatched_overrides: list[dict[str, str]] = field(default_factory=list)
 
 
 def analyze(inputs: Sequence[str], store: Store, progress: Callable[[int], None] | None = None,
-            on_pipeline: Callable[[PacketPipeline], None] | None = None) -> AnalysisResult:
+            on_pipeline: Callable[[PacketPipeline], None] | None = None,
+            overrides: list[tuple[dict[str, str], dict[str, Any]]] | None = None) -> AnalysisResult:
     known = store.known_inputs()
     todo: list[str] = []
     fingerprints: list[tuple[str, str, int]] = []
@@ -88,14 +90,25 @@ def analyze(inputs: Sequence[str], store: Store, progress: Callable[[int], None]
             ts_last = f["ts_end"] if ts_last is None else max(ts_last, f["ts_end"])
     builder.on_sightings(endpoints.sightings())
     run_assets, run_edges = builder.build()
-    assets, edges, changes = merge(store.load_assets(), run_assets, store.load_edges(), run_edges,
-                                   store.load_overrides())
+    stored = store.load_assets()
+    unmatched: list[dict[str, str]] = []
+    if overrides:
+        from zonewarden.inventory.history import asset_from_dict
+        from zonewarden.inventory.overrides import resolve as resolve_overrides
+
+        candidates = run_assets + [asset_from_dict(d) for aid, d in stored.items()]
+        found, unmatched = resolve_overrides(overrides, candidates)
+        for aid, values in found.items():
+            for attribute, value in values.items():
+                store.set_override(aid, attribute, value, "overrides file")
+    assets, edges, changes = merge(stored, run_assets, store.load_edges(), run_edges, store.load_overrides())
     summary = pipeline.summary.as_dict()
     summary["events"] = counts
     analysis_id = store.save_analysis(inputs=fingerprints, summary=summary, ts_first=ts_first, ts_last=ts_last,
                                       assets=[a.as_dict() for a in assets], edges=edges, changes=changes,
                                       seen={a.asset_id for a in run_assets})
-    return AnalysisResult(pipeline.summary, analysis_id, assets, edges, changes, skipped, counts, len(run_assets))
+    return AnalysisResult(pipeline.summary, analysis_id, assets, edges, changes, skipped, counts, len(run_assets),
+                          unmatched)
 
 
 def _expand(inputs: Sequence[str]) -> list[str]:

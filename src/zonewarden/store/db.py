@@ -92,6 +92,18 @@ class Store:
             conn.execute(insert(s.overrides).values(asset_id=asset_id, attribute=attribute, value=value,
                                                     source=source))
 
+    def update_asset(self, asset: dict[str, Any]) -> None:
+        """Rewrite one asset and its evidence (after an override), in one transaction."""
+        with self.engine.begin() as conn:
+            data = {k: v for k, v in asset.items() if k != "evidence"}
+            conn.execute(update(s.assets).where(s.assets.c.asset_id == asset["asset_id"]).values(data=data))
+            conn.execute(delete(s.evidence).where(s.evidence.c.asset_id == asset["asset_id"]))
+            rows = [{"asset_id": asset["asset_id"], "attribute": e["attribute"], "value_key": repr(e["value"])[:400],
+                     "value": e["value"], "proto": e["proto"], "ts": e["ts"], "flow_id": e["flow_id"],
+                     "confidence": e["confidence"]} for e in _unique_evidence(asset["evidence"])]
+            if rows:
+                conn.execute(insert(s.evidence), rows)
+
     def changes(self, analysis_id: int | None = None) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             if analysis_id is None:
