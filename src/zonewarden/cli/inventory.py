@@ -61,9 +61,8 @@ def analyze(captures: tuple[str, ...], db: str, report: str | None, json_out: st
 
     Captures already analysed into this store are skipped, so re-running is safe. Prints a summary.
     """
-    from zonewarden.pipeline.analysis import analyze as run_analysis
-
     from zonewarden.inventory.overrides import load as load_overrides
+    from zonewarden.pipeline.analysis import analyze as run_analysis
 
     entries = load_overrides(overrides) if overrides else None
     store = Store(db)
