@@ -117,6 +117,7 @@ class InventoryBuilder:
             if not _g(e, "is_response"):
                 facts[src].used.add(proto)
             return
+        self.ips[dst].seen(ts)
         self.ips[server].served.add(proto)
         self.ips[client].used.add(proto)
         self.ips[client].servers.add(server)
@@ -175,6 +176,10 @@ class InventoryBuilder:
             last_seen[s.mac] = max(last_seen.get(s.mac, s.last_seen), s.last_seen)
             if s.source == "arp":
                 owner.setdefault(s.ip, s.mac)  # the first ARP claim wins; later rival claims are spoofing hints
+            if is_unicast(s.ip):
+                facts = self.ips[s.ip]
+                facts.seen(s.first_seen)
+                facts.seen(s.last_seen)
         behind = {mac: {ip for ip in sent_from[mac] | received[mac] if is_unicast(ip)} - claimed[mac]
                   for mac in set(sent_from) | set(received)}
         routers = {mac: len(ips) for mac, ips in behind.items() if len(ips) >= ROUTER_MIN_IPS}

@@ -112,7 +112,8 @@ class Store:
                 return []
             rows = conn.execute(select(s.changes).where(s.changes.c.analysis_id == analysis_id)
                                 .order_by(s.changes.c.id))
-            return [{"kind": r.kind, "asset_id": r.asset_id, **r.detail} for r in rows]
+            return [{"kind": r.kind, **({"asset_id": r.asset_id} if r.asset_id is not None else {}), **r.detail}
+                    for r in rows]
 
     def analyses(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
