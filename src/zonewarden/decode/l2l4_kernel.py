@@ -157,6 +157,36 @@ def decode_batch(  # type: ignore[no-untyped-def]
             err[i] = A.UNKNOWN_LINKTYPE
             continue
 
+        # Shims between the link layer and IP: PPPoE sessions (DSL uplinks) and MPLS label stacks.
+        if etype == 0x8864:
+            if p + 8 > end:
+                err[i] = A.L2_TRUNCATED
+                continue
+            ppp = _be16(data, p + 6)
+            p += 8
+            if ppp == 0x0021:
+                etype = 0x0800
+            elif ppp == 0x0057:
+                etype = 0x86DD
+            else:
+                ethertype[i] = etype
+                l3[i] = L3_OTHER
+                ip_off[i] = p
+                continue
+        elif etype == 0x8847 or etype == 0x8848:
+            bottom = False
+            for _label in range(8):
+                if p + 4 > end:
+                    break
+                bottom = (data[p + 2] & 1) != 0
+                p += 4
+                if bottom:
+                    break
+            if not bottom:
+                err[i] = A.L2_TRUNCATED
+                continue
+            etype = -1  # MPLS does not say what it carries: the IP version nibble does
+
         if etype == -1:
             if p >= end:
                 err[i] = A.IPV4_TRUNCATED
