@@ -35,6 +35,8 @@ _LT_SLL = 113
 _LT_IPV4 = 228
 _LT_IPV6 = 229
 _LT_SLL2 = 276
+_LT_PPP = 9
+_LT_PPP_HDLC = 50
 
 
 @njit(cache=True, inline="always")
@@ -153,6 +155,23 @@ def decode_batch(  # type: ignore[no-untyped-def]
                 continue
         elif lt == _LT_RAW or lt == _LT_RAW12 or lt == _LT_RAW14 or lt == _LT_IPV4 or lt == _LT_IPV6:
             etype = -1
+        elif lt == _LT_PPP or lt == _LT_PPP_HDLC:
+            # PPP: optional HDLC address/control (0xff 0x03), then a 16-bit protocol number.
+            if p + 2 <= end and data[p] == 0xFF and data[p + 1] == 0x03:
+                p += 2
+            if p + 2 > end:
+                err[i] = A.L2_TRUNCATED
+                continue
+            ppp = _be16(data, p)
+            p += 2
+            if ppp == 0x0021:
+                etype = 0x0800
+            elif ppp == 0x0057:
+                etype = 0x86DD
+            else:
+                l3[i] = L3_OTHER
+                ip_off[i] = p
+                continue
         else:
             err[i] = A.UNKNOWN_LINKTYPE
             continue

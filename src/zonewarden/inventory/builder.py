@@ -92,6 +92,7 @@ class InventoryBuilder:
         self.sightings: list[EndpointSighting] = []
         self.edges: dict[tuple[str, str, str], _EdgeAcc] = defaultdict(_EdgeAcc)
         self._app_flows: dict[str, str] = {}
+        self.bridge_protocols: dict[str, set[str]] = {}
 
     # ---- inputs
     def on_event(self, e: Any) -> None:
@@ -157,8 +158,11 @@ class InventoryBuilder:
         edge.seen(ts1)
         self.ips[src].servers.add(dst)
 
-    def on_sightings(self, sightings: Iterable[EndpointSighting]) -> None:
+    def on_sightings(self, sightings: Iterable[EndpointSighting],
+                     bridge_protocols: dict[str, set[str]] | None = None) -> None:
         self.sightings.extend(sightings)
+        for mac, protos in (bridge_protocols or {}).items():
+            self.bridge_protocols.setdefault(mac, set()).update(protos)
 
     # ---- grouping addresses into assets
     def build(self) -> tuple[list[Asset], list[Edge]]:
@@ -168,12 +172,14 @@ class InventoryBuilder:
         owner: dict[str, str] = {}
         first_seen: dict[str, float] = {}
         last_seen: dict[str, float] = {}
+        layer2_only: set[str] = set()
         for s in sorted(self.sightings, key=lambda s: s.first_seen):
-            if s.ip is None:
-                continue
-            {"arp": claimed, "ip": sent_from, "dst": received}[s.source][s.mac].add(s.ip)
             first_seen[s.mac] = min(first_seen.get(s.mac, s.first_seen), s.first_seen)
             last_seen[s.mac] = max(last_seen.get(s.mac, s.last_seen), s.last_seen)
+            if s.ip is None:
+                layer2_only.add(s.mac)
+                continue
+            {"arp": claimed, "ip": sent_from, "dst": received}[s.source][s.mac].add(s.ip)
             if s.source == "arp":
                 owner.setdefault(s.ip, s.mac)  # the first ARP claim wins; later rival claims are spoofing hints
             if is_unicast(s.ip):
@@ -191,7 +197,7 @@ class InventoryBuilder:
                         if is_unicast(ip):
                             owner.setdefault(ip, mac)
         groups: dict[str, tuple[list[str], list[str]]] = {}
-        for mac in sorted(set(sent_from) | set(received) | set(claimed) | set(self.macs)):
+        for mac in sorted(set(sent_from) | set(received) | set(claimed) | set(self.macs) | layer2_only):
             groups[f"mac:{mac}"] = (sorted(ip for ip, m in owner.items() if m == mac), [mac])
         for ip in sorted(ip for ip in self.ips if ip not in owner and is_unicast(ip)):
             groups[f"ip:{ip}"] = ([ip], [])
@@ -228,7 +234,8 @@ class InventoryBuilder:
             ops.update(f.client_ops)
             ports |= f.ports_served
             servers |= f.servers
-        decision = infer_role(served, used, ops, len(servers), ports, forwards_for)
+        bridging = sorted({p for m in macs for p in self.bridge_protocols.get(m, ())})
+        decision = infer_role(served, used, ops, len(servers), ports, forwards_for, bridging)
         if decision is not None:
             evidence.append(Evidence("role", decision.role, "behaviour", asset.first_seen, None, 0.6))
             if decision.purdue_level is not None:

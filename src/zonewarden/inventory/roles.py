@@ -29,8 +29,10 @@ class RoleDecision:
 
 
 def infer_role(served: set[str], used: set[str], client_ops: Counter[str], servers_polled: int,
-               ports_served: set[int], forwards_for: int) -> RoleDecision | None:
+               ports_served: set[int], forwards_for: int, bridging: list[str] | None = None) -> RoleDecision | None:
     """The most specific role the behaviour supports, or None when the asset was barely seen."""
+    if bridging and not served:
+        return RoleDecision("network_device", LEVELS["network_device"], f"speaks {', '.join(bridging)}")
     if forwards_for:
         return RoleDecision("network_device", LEVELS["network_device"],
                             f"routes traffic for {forwards_for} IP addresses behind one MAC address")

@@ -39,7 +39,7 @@ class EndpointSighting:
     first_seen: float
     last_seen: float
     packets: int
-    source: str  # "ip" (frames it sent), "dst" (frames sent to it), "arp" (ARP sender binding)
+    source: str  # "ip" (frames it sent), "dst" (frames sent to it), "arp" (ARP sender binding), "l2" (non-IP)
 
 
 @dataclass

@@ -22,6 +22,8 @@ LINKTYPE_LINUX_SLL2 = 276
 # DLT_RAW is 12 on most BSDs and 14 on OpenBSD; libpcap maps both to raw IP.
 LINKTYPE_RAW_BSD12 = 12
 LINKTYPE_RAW_BSD14 = 14
+LINKTYPE_PPP = 9
+LINKTYPE_PPP_HDLC = 50
 
 LINKTYPE_NAMES: dict[int, str] = {
     LINKTYPE_NULL: "null",
@@ -34,6 +36,8 @@ LINKTYPE_NAMES: dict[int, str] = {
     LINKTYPE_IPV4: "ipv4",
     LINKTYPE_IPV6: "ipv6",
     LINKTYPE_LINUX_SLL2: "linux-sll2",
+    LINKTYPE_PPP: "ppp",
+    LINKTYPE_PPP_HDLC: "ppp-hdlc",
 }
 
 

@@ -88,7 +88,7 @@ def analyze(inputs: Sequence[str], store: Store, progress: Callable[[int], None]
             builder.on_flow(f)
             ts_first = f["ts_start"] if ts_first is None else min(ts_first, f["ts_start"])
             ts_last = f["ts_end"] if ts_last is None else max(ts_last, f["ts_end"])
-    builder.on_sightings(endpoints.sightings())
+    builder.on_sightings(endpoints.sightings(), endpoints.bridge_protocols)
     run_assets, run_edges = builder.build()
     stored = store.load_assets()
     unmatched: list[dict[str, str]] = []

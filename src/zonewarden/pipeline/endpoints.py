@@ -43,6 +43,8 @@ class EndpointObserver:
 
     max_entries: int = 1_000_000
     dropped: int = 0
+    # MACs that speak bridge/switch protocols (STP, LLDP, CDP): network devices.
+    bridge_protocols: dict[str, set[str]] = field(default_factory=dict)
     _acc: dict[tuple[int, int, int, int, str], _Acc] = field(default_factory=dict)
 
     def packets(self, pk: PacketBatch, flows: FlowAttribution) -> None:
@@ -56,6 +58,21 @@ class EndpointObserver:
             # Receivers too: a device that only ever receives (a syslog collector) is still a device.
             dst_macs = _macs(fr.data, pk.l2_off[idx])
             self._add(dst_macs, pk.dst_hi[idx], pk.dst_lo[idx], pk.vlan_outer[idx], fr.ts_ns[idx], "dst")
+        other = eth & ~ip
+        if other.any():
+            # Layer-2-only talkers (GOOSE, EtherCAT, PROFINET RT, LLC, and ARP whatever its body) are devices too.
+            idx = np.flatnonzero(other)
+            macs = _macs(fr.data, pk.l2_off[idx] + 6)
+            zeros = np.zeros(idx.shape[0], np.uint64)
+            self._add(macs, zeros, zeros, pk.vlan_outer[idx], fr.ts_ns[idx], "l2")
+            dst = _macs(fr.data, pk.l2_off[idx])
+            self._add(dst, zeros, zeros, pk.vlan_outer[idx], fr.ts_ns[idx], "l2")
+            hint = np.zeros(idx.shape[0], np.int8)
+            hint[(dst >> np.uint64(8)) == np.uint64(0x0180C20000)] = 1  # STP, LLDP (IEEE bridge group addresses)
+            hint[dst == np.uint64(0x01000CCCCCCC)] = 2  # CDP/VTP
+            hint[pk.ethertype[idx] == 0x88CC] = 1  # LLDP on any address
+            for m, h in set(zip(macs[hint > 0].tolist(), hint[hint > 0].tolist(), strict=True)):
+                self.bridge_protocols.setdefault(mac_text(m), set()).add({1: "STP/LLDP", 2: "CDP"}[h])
         arp = eth & (pk.l3 == 1)
         if arp.any():
             idx = np.flatnonzero(arp)
@@ -122,6 +139,7 @@ class EndpointObserver:
         for (m, h, lo, v, source), acc in sorted(self._acc.items()):
             if m == 0 or (m >> 40) & 1:  # null and group (multicast/broadcast) MACs never identify a sender
                 continue
-            out.append(EndpointSighting(mac_text(m), format_address(h, lo), v if v >= 0 else None,
-                                        acc.first / 1e9, acc.last / 1e9, acc.packets, source))
+            ip = None if source == "l2" else format_address(h, lo)
+            out.append(EndpointSighting(mac_text(m), ip, v if v >= 0 else None, acc.first / 1e9, acc.last / 1e9,
+                                        acc.packets, source))
         return out
