@@ -46,16 +46,34 @@ CASES: tuple[Case, ...] = (
     Case("dpkt-l4-loop", "peer", ("{python}", "{bench}/dpkt_l4_loop.py", "{pcap}")),
     Case("tshark-conv", "peer", ("tshark", "-r", "{pcap}", "-q", "-z", "conv,tcp", "-z", "conv,udp")),
     Case("zonewarden-flows", "zonewarden", ("{zonewarden}", "flows", "{pcap}", "--format", "jsonl"), "file"),
+    # Issue 3: every application message of the four plant protocols, against tshark extracting the same
+    # contract fields (Modbus, S7comm, DNP3, EtherNet/IP/CIP) on the same file.
+    Case("tshark-fields", "peer", (
+        "tshark", "-n", "-r", "{pcap}", "-T", "fields", "-E", "occurrence=a",
+        "-e", "frame.number", "-e", "frame.time_epoch", "-e", "ip.src", "-e", "ip.dst", "-e", "tcp.srcport",
+        "-e", "tcp.dstport", "-e", "mbtcp.trans_id", "-e", "mbtcp.unit_id", "-e", "modbus.func_code",
+        "-e", "modbus.reference_num", "-e", "modbus.word_cnt", "-e", "s7comm.header.rosctr",
+        "-e", "s7comm.param.func", "-e", "s7comm.header.pduref", "-e", "dnp3.src", "-e", "dnp3.dst",
+        "-e", "dnp3.al.func", "-e", "dnp3.al.obj", "-e", "dnp3.al.iin", "-e", "enip.command", "-e", "enip.session",
+        "-e", "cip.sc", "-e", "cip.class", "-e", "cip.instance", "-e", "cip.genstat"), "file"),
+    Case("zonewarden-events", "zonewarden", ("{zonewarden}", "events", "{pcap}", "-q"), "file"),
+    # Issue 4: the whole main job (flows, events, inventory, store) against flows alone.
+    Case("zonewarden-analyze", "zonewarden", ("{zonewarden}", "analyze", "{pcap}", "--db", ":memory:", "-q")),
 )
 # (subject, baseline): subject speed as a multiple of baseline speed; a raw-read baseline is a fraction.
 RATIOS: tuple[tuple[str, str], ...] = (
     ("zonewarden-flows", "dpkt-l4-loop"),
     ("zonewarden-flows", "tshark-conv"),
     ("zonewarden-flows", "raw-read"),
+    ("zonewarden-events", "tshark-fields"),
+    ("zonewarden-analyze", "zonewarden-flows"),
 )
 BARS: tuple[tuple[str, str, float], ...] = (  # (subject, baseline, minimum speed-up) from the project issue
     ("zonewarden-flows", "dpkt-l4-loop", 10.0),
     ("zonewarden-flows", "tshark-conv", 20.0),
+    ("zonewarden-events", "tshark-fields", 10.0),
+    # analyze may cost at most 50% on top of flows: its speed at least 1/1.5 of flows' speed
+    ("zonewarden-analyze", "zonewarden-flows", 1 / 1.5),
 )
 
 

@@ -22,6 +22,8 @@ DEFAULT_DB = "zonewarden.db"
 def _url(target: str) -> str:
     if "://" in target:
         return target
+    if target == ":memory:":
+        return "sqlite://"  # a store that lives for one run (benchmarks, quick looks)
     return f"sqlite:///{Path(target).expanduser()}"
 
 
