@@ -120,33 +120,40 @@ class PduStreamAnalyzer(StreamAnalyzer):
         if self.rejected:
             return
         buf = self._buf[direction]
-        buf += data
-        pos = 0
-        while pos < len(buf):  # progress: every pass consumes bytes, waits, or drops the buffer
+        if buf:  # a PDU was waiting for the rest of its bytes
+            buf += data
+            work = bytes(buf)
+            buf.clear()
+        else:  # the common case: the segment starts at a PDU boundary, parse it in place
+            work = data
+        pos, end = 0, len(work)
+        max_pdu, pdu_length, on_pdu = self.max_pdu, self.pdu_length, self.on_pdu
+        while pos < end:  # progress: every pass consumes bytes, waits for more, or stops
             try:
-                length = self.pdu_length(bytes(buf[pos : pos + HEAD_BYTES]))
-                if length <= 0 or length > self.max_pdu:
-                    raise Malformed(f"PDU length {length} outside 1..{self.max_pdu}")
+                length = pdu_length(work[pos : pos + HEAD_BYTES] if pos or end > HEAD_BYTES else work)
+                if length <= 0 or length > max_pdu:
+                    raise Malformed(f"PDU length {length} outside 1..{max_pdu}")
             except NeedMoreData:
                 break
             except Malformed as exc:
                 self._malformed(direction, ts_ns, frame, str(exc))
-                buf.clear()
-                return
-            if pos + length > len(buf):
+                return  # the rest of this chunk is dropped with the bad PDU
+            if pos + length > end:
                 break
-            pdu = bytes(buf[pos : pos + length])
+            pdu = work if length == end else work[pos : pos + length]
             pos += length
             self._resync[direction] = False
             self._bad_run = 0
             self.messages += 1
-            self.on_pdu(direction, pdu, ts_ns, frame)
+            on_pdu(direction, pdu, ts_ns, frame)
             if self.rejected:
                 return
-        del buf[:pos]
-        if len(buf) > MAX_PDU_BUFFER:
-            self.anomaly(direction, ts_ns, frame, "buffer_overflow", f"{len(buf)} bytes without a complete PDU")
-            buf.clear()
+        if pos < end:
+            if end - pos > MAX_PDU_BUFFER:
+                self.anomaly(direction, ts_ns, frame, "buffer_overflow",
+                             f"{end - pos} bytes without a complete PDU")
+                return
+            buf += work[pos:]
 
     def _malformed(self, direction: int, ts_ns: int, frame: int, detail: str) -> None:
         if self._resync[direction]:

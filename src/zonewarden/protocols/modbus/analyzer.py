@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -11,14 +12,15 @@ from zonewarden.protocols.modbus.codes import DEVICE_ID_OBJECTS, function_name
 from zonewarden.protocols.modbus.events import ModbusEvent
 from zonewarden.protocols.modbus.wire import (
     MBAP_LEN,
+    Mbap,
     SPEC_MAX_MBAP_LENGTH,
     Pdu,
     adu_length,
-    parse_mbap,
     parse_request,
     parse_response,
 )
 
+_MBAP = struct.Struct("!HHHB")
 # Outstanding requests per flow: pipelining is legal, an unanswered flood is bounded.
 MAX_OUTSTANDING = 256
 
@@ -43,7 +45,8 @@ class ModbusAnalyzer(PduStreamAnalyzer):
         return adu_length(head)
 
     def on_pdu(self, direction: int, pdu: bytes, ts_ns: int, frame: int) -> None:
-        mbap = parse_mbap(pdu)
+        tid, _pid, length, unit = _MBAP.unpack_from(pdu)  # framing already validated the header
+        mbap = Mbap(tid, 0, length, unit)
         body = pdu[MBAP_LEN:]
         is_response = direction == 1
         try:

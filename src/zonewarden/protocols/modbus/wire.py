@@ -60,9 +60,19 @@ def parse_mbap(head: bytes) -> Mbap:
     return Mbap(tid, pid, length, unit)
 
 
+_PID_LEN = struct.Struct("!HH")
+
+
 def adu_length(head: bytes) -> int:
-    """Total ADU length (MBAP + PDU) from the head of a stream."""
-    return 6 + parse_mbap(head).length
+    """Total ADU length (MBAP + PDU) from the head of a stream (the framing hot path: no objects)."""
+    if len(head) < MBAP_LEN:
+        raise NeedMoreData("MBAP header incomplete")
+    pid, length = _PID_LEN.unpack_from(head, 2)
+    if pid != 0:
+        raise Malformed(f"protocol id {pid} is not 0")
+    if length < 2 or length > MAX_MBAP_LENGTH:
+        raise Malformed(f"MBAP length {length} outside 2..{MAX_MBAP_LENGTH}")
+    return 6 + int(length)
 
 
 def _u16s(data: bytes) -> list[int]:
