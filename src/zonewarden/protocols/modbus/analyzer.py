@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import struct
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from zonewarden.errors import Malformed
@@ -12,7 +11,6 @@ from zonewarden.protocols.modbus.codes import DEVICE_ID_OBJECTS, function_name
 from zonewarden.protocols.modbus.events import ModbusEvent
 from zonewarden.protocols.modbus.wire import (
     MBAP_LEN,
-    Mbap,
     SPEC_MAX_MBAP_LENGTH,
     Pdu,
     adu_length,
@@ -39,14 +37,13 @@ class ModbusAnalyzer(PduStreamAnalyzer):
 
     def __init__(self, ctx: FlowContext, emit: EventSink) -> None:
         super().__init__(ctx, emit)
-        self._pending: OrderedDict[tuple[int, int], _Request] = OrderedDict()
+        self._pending: dict[tuple[int, int], _Request] = {}  # insertion-ordered: oldest first
 
     def pdu_length(self, head: bytes) -> int:
         return adu_length(head)
 
     def on_pdu(self, direction: int, pdu: bytes, ts_ns: int, frame: int) -> None:
         tid, _pid, length, unit = _MBAP.unpack_from(pdu)  # framing already validated the header
-        mbap = Mbap(tid, 0, length, unit)
         body = pdu[MBAP_LEN:]
         is_response = direction == 1
         try:
@@ -56,16 +53,16 @@ class ModbusAnalyzer(PduStreamAnalyzer):
             return
         if p.problem is not None:
             self.anomaly(direction, ts_ns, frame, "length_mismatch", p.problem, is_response)
-        if mbap.length > SPEC_MAX_MBAP_LENGTH:
+        if length > SPEC_MAX_MBAP_LENGTH:
             self.anomaly(direction, ts_ns, frame, "oversized_pdu",
-                         f"MBAP length {mbap.length} exceeds {SPEC_MAX_MBAP_LENGTH}", is_response)
-        key = (mbap.transaction_id, mbap.unit_id)
+                         f"MBAP length {length} exceeds {SPEC_MAX_MBAP_LENGTH}", is_response)
+        key = (tid, unit)
         address, quantity, request_frame = p.address, p.quantity, None
         if is_response:
             req = self._pending.pop(key, None)
             if req is None:
                 self.anomaly(direction, ts_ns, frame, "unmatched_response",
-                             f"no request with transaction id {mbap.transaction_id}", True)
+                             f"no request with transaction id {tid}", True)
             else:
                 request_frame = req.frame
                 if req.function_code != p.function_code & 0x7F:
@@ -76,13 +73,13 @@ class ModbusAnalyzer(PduStreamAnalyzer):
         else:
             if key in self._pending:
                 self.anomaly(direction, ts_ns, frame, "duplicate_transaction",
-                             f"transaction id {mbap.transaction_id} reused before its response", False)
+                             f"transaction id {tid} reused before its response", False)
             self._pending[key] = _Request(p.function_code, p.address, p.quantity, frame)
             if len(self._pending) > MAX_OUTSTANDING:
-                self._pending.popitem(last=False)
+                del self._pending[next(iter(self._pending))]
                 self.anomaly(direction, ts_ns, frame, "too_many_outstanding",
                              f"more than {MAX_OUTSTANDING} requests without response", False)
-        self.emit(self._event(direction, ts_ns, frame, mbap.transaction_id, mbap.unit_id, p, is_response,
+        self.emit(self._event(direction, ts_ns, frame, tid, unit, p, is_response,
                               address, quantity, request_frame))
 
     def _event(self, direction: int, ts_ns: int, frame: int, tid: int, unit: int, p: Pdu, is_response: bool,
