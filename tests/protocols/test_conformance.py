@@ -142,3 +142,10 @@ def test_event_reference_is_generated_from_the_code() -> None:
     out = subprocess.run([sys.executable, "-m", "zonewarden", "schema"], capture_output=True, text=True,
                          check=True).stdout
     assert (ROOT / "docs" / "events.md").read_text() == out, "run: zonewarden schema > docs/events.md"
+
+
+def test_cli_help_lists_every_registered_protocol() -> None:
+    from zonewarden.cli.events import PROTOCOLS
+    from zonewarden.protocols.registry import analyzer_names
+
+    assert list(PROTOCOLS) == analyzer_names()

@@ -8,9 +8,10 @@ import click
 
 from zonewarden.cli.output import print_summary, print_table, progress_bar, write_jsonl
 from zonewarden.model.events import Event
-from zonewarden.pipeline.app_layer import AppLayer
-from zonewarden.pipeline.packets import PacketPipeline
-from zonewarden.protocols.registry import ANALYZERS, analyzer_names
+
+# The analyzers are imported when the command runs, not when the CLI starts: `zonewarden flows` and
+# `--help` should not pay for loading every protocol package.
+PROTOCOLS = ("bacnet", "dnp3", "enip", "enip_io", "iec104", "modbus", "mqtt", "opcua", "profinet_dcp", "s7comm")
 
 TABLE_COLUMNS = ("ts", "frame", "proto", "kind", "src", "sport", "dst", "dport", "is_response", "summary")
 _COMMON = frozenset({"ts", "proto", "kind", "src", "dst", "sport", "dport", "is_response", "flow_id", "frame"})
@@ -22,8 +23,8 @@ def _summary(row: dict[str, object]) -> str:
 
 @click.command()
 @click.argument("captures", nargs=-1, required=True, metavar="CAPTURE...")
-@click.option("--protocol", "protocols", multiple=True, type=click.Choice(analyzer_names()),
-              help="Only these protocols (repeat the option for several); default: all.")
+@click.option("--protocol", "protocols", multiple=True, metavar="NAME",
+              help=f"Only these protocols (repeat the option for several): {', '.join(PROTOCOLS)}; default: all.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True,
               help="jsonl: one JSON object per message (the Event JSONL contract); table: aligned columns.")
 @click.option("--anomalies/--no-anomalies", default=True, show_default=True,
@@ -37,6 +38,14 @@ def events(captures: tuple[str, ...], protocols: tuple[str, ...], fmt: str, anom
     Protocols are recognised by port and, on other ports, by content. Events come out in frame order
     within each batch of frames; `ts` is packet time.
     """
+    from zonewarden.pipeline.app_layer import AppLayer
+    from zonewarden.pipeline.packets import PacketPipeline
+    from zonewarden.protocols.registry import ANALYZERS, analyzer_names
+
+    unknown = sorted(set(protocols) - set(analyzer_names()))
+    if unknown:
+        raise click.BadParameter(f"unknown protocol {', '.join(unknown)}; known: {', '.join(analyzer_names())}",
+                                 param_hint="--protocol")
     specs = [s for s in ANALYZERS if not protocols or s.name in protocols]
     pending: list[Event] = []
     app = AppLayer(pending.append, specs)

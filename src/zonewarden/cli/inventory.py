@@ -14,12 +14,12 @@ import click
 
 from zonewarden.cli.output import print_summary, print_table, progress_bar
 from zonewarden.errors import ConfigError
-from zonewarden.store.db import DEFAULT_DB, Store
 
 ASSET_COLUMNS = ("asset_id", "ips", "macs", "mac_vendor", "vendor", "product_name", "firmware", "serial", "role",
                  "purdue_level", "protocols")
 EDGE_COLUMNS = ("client", "server", "proto", "operations", "messages", "flows", "packets", "bytes")
 
+DEFAULT_DB = "zonewarden.db"  # as zonewarden.store.db; SQLAlchemy is imported only by commands that use it
 db_option = click.option("--db", default=DEFAULT_DB, show_default=True, metavar="PATH|URL",
                          help="The store: a SQLite file, or a database URL (postgresql+psycopg://...).")
 
@@ -63,6 +63,7 @@ def analyze(captures: tuple[str, ...], db: str, report: str | None, json_out: st
     """
     from zonewarden.inventory.overrides import load as load_overrides
     from zonewarden.pipeline.analysis import analyze as run_analysis
+    from zonewarden.store.db import Store
 
     entries = load_overrides(overrides) if overrides else None
     store = Store(db)
@@ -111,6 +112,8 @@ def analyze(captures: tuple[str, ...], db: str, report: str | None, json_out: st
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 def assets(db: str, fmt: str) -> None:
     """List the assets in the store (the Asset JSON contract with --format json)."""
+    from zonewarden.store.db import Store
+
     store = Store(db)
     rows = sorted(store.load_assets().values(), key=lambda a: a["asset_id"])
     if fmt == "json":
@@ -128,6 +131,7 @@ def assets(db: str, fmt: str) -> None:
 def comm_map(db: str, fmt: str) -> None:
     """The communication map: who talks to whom, with which protocol and operations."""
     from zonewarden.inventory.map_export import to_graphml, to_svg
+    from zonewarden.store.db import Store
 
     store = Store(db)
     assets_by_id = store.load_assets()
@@ -159,6 +163,7 @@ def override(asset_id: str, attribute: str, value: str, db: str) -> None:
     """
     from zonewarden.inventory.history import apply_overrides, asset_from_dict
     from zonewarden.inventory.overrides import check_attribute, parse_value
+    from zonewarden.store.db import Store
 
     try:
         check_attribute(attribute)

@@ -6,16 +6,16 @@ import json
 
 import click
 
-from zonewarden.model.events import AnomalyEvent
-from zonewarden.model.schema import events_json_schema, events_markdown
-from zonewarden.protocols.registry import ANALYZERS
-
 
 @click.command()
 @click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown", show_default=True,
               help="markdown: the reference in docs/events.md; json: JSON Schema of every event type.")
 def schema(fmt: str) -> None:
     """Print the event reference (fields, types, meaning) of every protocol analyzer."""
+    from zonewarden.model.events import AnomalyEvent
+    from zonewarden.model.schema import events_json_schema, events_markdown
+    from zonewarden.protocols.registry import ANALYZERS
+
     classes = [(spec.name, cls) for spec in ANALYZERS for cls in spec.events]
     if fmt == "markdown":
         click.echo(events_markdown(classes), nl=False)
