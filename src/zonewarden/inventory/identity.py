@@ -44,11 +44,16 @@ def modbus(e: Any) -> list[Fact]:
 
 
 def enip(e: Any) -> list[Fact]:
-    if not _g(e, "is_response"):
+    """ListIdentity replies and Identity object (class 1) replies carry the same identity item."""
+    if not _g(e, "is_response") or _g(e, "product_name") is None and _g(e, "serial_number") is None:
         return []
-    return _facts(e, {"vendor_id": "vendor_id", "vendor_name": "vendor", "product_name": "product_name",
-                      "product_code": "product_code", "revision": "firmware", "serial_number": "serial",
-                      "serial": "serial", "device_type_name": "device_type"})
+    facts = _facts(e, {"vendor_id": "vendor_id", "vendor_name": "vendor", "product_name": "product_name",
+                       "product_code": "product_code", "serial_number": "serial", "device_type_name": "device_type"})
+    facts = [("serial", f"0x{v:08x}", c) if a == "serial" and isinstance(v, int) else (a, v, c) for a, v, c in facts]
+    major, minor = _g(e, "revision_major"), _g(e, "revision_minor")
+    if major is not None and minor is not None:
+        facts.append(("firmware", f"{major}.{minor:03d}", SELF_DESCRIBED))
+    return facts
 
 
 def s7comm(e: Any) -> list[Fact]:

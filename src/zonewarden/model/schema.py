@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import inspect
 import textwrap
 from collections.abc import Iterable
@@ -33,6 +34,7 @@ def _type_name(tp: Any) -> str:
     text = str(tp).replace("typing.", "")
     for prefix in ("<class '", "'>"):
         text = text.replace(prefix, "")
+    text = re.sub(r"\b(?:[a-z_][a-z0-9_]*\.)+([A-Z]\w*)", r"\1", text)  # module paths of nested records
     return text.replace("NoneType", "null").replace(" | ", " or ")
 
 
