@@ -45,7 +45,7 @@ def modbus(e: Any) -> list[Fact]:
 
 def enip(e: Any) -> list[Fact]:
     """ListIdentity replies and Identity object (class 1) replies carry the same identity item."""
-    if not _g(e, "is_response") or _g(e, "product_name") is None and _g(e, "serial_number") is None:
+    if not _g(e, "is_response") or (_g(e, "product_name") is None and _g(e, "serial_number") is None):
         return []
     facts = _facts(e, {"vendor_id": "vendor_id", "vendor_name": "vendor", "product_name": "product_name",
                        "product_code": "product_code", "serial_number": "serial", "device_type_name": "device_type"})

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import ast
-import re
 import inspect
+import re
 import textwrap
 from collections.abc import Iterable
 from typing import Any
