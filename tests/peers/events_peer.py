@@ -60,7 +60,7 @@ def tshark_messages(path: Path, layers: Sequence[str], extra: Sequence[str] = ()
 def our_messages(path: Path, protocol: str) -> dict[int, list[dict[str, Any]]]:
     """frame number -> our message events (not anomalies) of ``protocol`` in that frame, in order."""
     events: list[Event] = []
-    specs = [s for s in ANALYZERS if s.name == protocol]
+    specs = [s for s in ANALYZERS if protocol in s.event_protos]
     assert specs, f"no analyzer named {protocol}"
     pipeline = PacketPipeline([str(path)], consumers=[AppLayer(events.append, specs)])
     for _ in pipeline.flow_batches():

@@ -11,7 +11,8 @@ from zonewarden.model.events import Event
 
 # The analyzers are imported when the command runs, not when the CLI starts: `zonewarden flows` and
 # `--help` should not pay for loading every protocol package.
-PROTOCOLS = ("bacnet", "dnp3", "enip", "enip_io", "iec104", "modbus", "mqtt", "opcua", "profinet_dcp", "s7comm")
+PROTOCOLS = ("bacnet", "dnp3", "enip", "enip_io", "iec104", "modbus", "mqtt", "opcua", "profinet_dcp", "s7comm",
+             "s7comm_plus")
 
 TABLE_COLUMNS = ("ts", "frame", "proto", "kind", "src", "sport", "dst", "dport", "is_response", "summary")
 _COMMON = frozenset({"ts", "proto", "kind", "src", "dst", "sport", "dport", "is_response", "flow_id", "frame"})
@@ -40,21 +41,21 @@ def events(captures: tuple[str, ...], protocols: tuple[str, ...], fmt: str, anom
     """
     from zonewarden.pipeline.app_layer import AppLayer
     from zonewarden.pipeline.packets import PacketPipeline
-    from zonewarden.protocols.registry import ANALYZERS, analyzer_names
+    from zonewarden.protocols.registry import ANALYZERS, event_protocols
 
-    unknown = sorted(set(protocols) - set(analyzer_names()))
+    unknown = sorted(set(protocols) - set(event_protocols()))
     if unknown:
-        raise click.BadParameter(f"unknown protocol {', '.join(unknown)}; known: {', '.join(analyzer_names())}",
+        raise click.BadParameter(f"unknown protocol {', '.join(unknown)}; known: {', '.join(event_protocols())}",
                                  param_hint="--protocol")
-    specs = [s for s in ANALYZERS if not protocols or s.name in protocols]
+    specs = [s for s in ANALYZERS if not protocols or s.event_protos & set(protocols)]
     pending: list[Event] = []
     app = AppLayer(pending.append, specs)
     pipeline = PacketPipeline(captures, consumers=[app])
     table_rows: list[dict[str, object]] = []
     with progress_bar(pipeline.capture.total_bytes, progress) as advance:
         for _records in pipeline.flow_batches(advance):
-            _flush(pending, fmt, anomalies, table_rows)
-        _flush(pending, fmt, anomalies, table_rows)
+            _flush(pending, fmt, anomalies, table_rows, frozenset(protocols))
+        _flush(pending, fmt, anomalies, table_rows, frozenset(protocols))
     if fmt == "table":
         for r in table_rows:
             r["summary"] = _summary(r)
@@ -71,11 +72,12 @@ def events(captures: tuple[str, ...], protocols: tuple[str, ...], fmt: str, anom
         sys.exit(1)
 
 
-def _flush(pending: list[Event], fmt: str, anomalies: bool, table_rows: list[dict[str, object]]) -> None:
+def _flush(pending: list[Event], fmt: str, anomalies: bool, table_rows: list[dict[str, object]],
+           protocols: frozenset[str]) -> None:
     if not pending:
         return
     pending.sort(key=lambda e: e.frame)
-    rows = [e for e in pending if anomalies or e.kind == "message"]
+    rows = [e for e in pending if (anomalies or e.kind == "message") and (not protocols or e.proto in protocols)]
     pending.clear()
     if fmt == "jsonl":
         write_jsonl(rows, sys.stdout)

@@ -16,8 +16,18 @@ def schema(fmt: str) -> None:
     from zonewarden.model.schema import events_json_schema, events_markdown
     from zonewarden.protocols.registry import ANALYZERS
 
-    classes = [(spec.name, cls) for spec in ANALYZERS for cls in spec.events]
+    classes = [(_proto_of(cls, spec.name), cls) for spec in ANALYZERS for cls in spec.events]
     if fmt == "markdown":
         click.echo(events_markdown(classes), nl=False)
     else:
         click.echo(json.dumps(events_json_schema([c for _, c in classes] + [AnomalyEvent]), indent=2))
+
+
+def _proto_of(cls: type, default: str) -> str:
+    """The ``proto`` an event class carries (its field default), for the reference's section headings."""
+    import msgspec
+
+    for f in msgspec.structs.fields(cls):
+        if f.name == "proto" and isinstance(f.default, str):
+            return f.default
+    return default

@@ -217,14 +217,14 @@ class StreamReassembler:
         self._last_ts_ns = ts_ns
         self._last_frame = frame
         base = self._base
-        if base is not None and not (syn or fin or rst or self._starts) and self._end is None and payload:
+        if (base is not None and not (syn or fin or rst or self._starts) and self._end is None and payload
+                and (seq - base - self._next) % _SEQ_MOD == 0):
             # The common case, in order with nothing buffered: deliver without the general machinery.
-            if (seq - base - self._next) % _SEQ_MOD == 0:
-                data = bytes(payload)
-                offset = self._next
-                self._next += len(data)
-                stats.bytes_delivered += len(data)
-                return [Chunk(offset, data, 0, ts_ns, frame)]
+            data = bytes(payload)
+            offset = self._next
+            self._next += len(data)
+            stats.bytes_delivered += len(data)
+            return [Chunk(offset, data, 0, ts_ns, frame)]
         data_seq = seq + 1 if syn else seq  # the SYN occupies the ISN; data follows it
         if self._base is None:
             if rst:

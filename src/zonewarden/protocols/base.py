@@ -189,3 +189,9 @@ class AnalyzerSpec:
     samples: tuple[bytes, ...] = ()
     # For a TCP protocol that also runs over UDP on the same ports (DNP3, ENIP): its datagram analyzer.
     datagram_factory: Callable[[FlowContext, EventSink], Analyzer] | None = None
+    # Event protos this analyzer emits when not just ``name`` (S7comm's port also carries S7comm-plus).
+    protos: frozenset[str] = frozenset()
+
+    @property
+    def event_protos(self) -> frozenset[str]:
+        return self.protos or frozenset({self.name})

@@ -29,3 +29,8 @@ ANALYZERS: tuple[AnalyzerSpec, ...] = _discover()
 
 def analyzer_names() -> list[str]:
     return sorted(spec.name for spec in ANALYZERS)
+
+
+def event_protocols() -> list[str]:
+    """Every ``proto`` an event can carry (what ``zonewarden events --protocol`` selects)."""
+    return sorted({p for spec in ANALYZERS for p in spec.event_protos})

@@ -34,6 +34,7 @@ SPECS = (AnalyzerSpec(
     # S7commPlusEvent carries proto "s7comm_plus": see tests/protocols/s7comm/test_plus_conformance.py.
     events=(S7commEvent, S7commPlusEvent, CotpEvent),
     ports=frozenset({102}),
+    protos=frozenset({"s7comm", "s7comm_plus"}),
     wire_parse=parse_message,
     # S7comm only: the shared conformance suite requires every event's proto to be the spec name, so the
     # S7comm-plus samples live in the package's own conformance test.
