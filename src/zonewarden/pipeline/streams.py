@@ -86,10 +86,18 @@ class TcpStreams:
             if pending is not None:
                 chunks += side.ack(pending, ts_ns=ts)
                 conn.pending_ack[d] = None
-            if flags & TH_ACK:
-                conn.pending_ack[1 - d] = ack
             if chunks:
                 self.sink(u, d, chunks)
+            if flags & TH_ACK:
+                other = conn.sides[1 - d]
+                if other.buffered_bytes:
+                    # Data after a hole is already held, so this ACK cannot be racing the data it
+                    # acknowledges: the hole is real capture loss, declare it now and deliver what follows.
+                    late = other.ack(ack, ts_ns=ts)
+                    if late:
+                        self.sink(u, 1 - d, late)
+                else:
+                    conn.pending_ack[1 - d] = ack
 
     def ignore(self, uid: int) -> None:
         """Stop reassembling a flow (its analyzer handed it back); its buffers are released."""
