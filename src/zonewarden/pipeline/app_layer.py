@@ -41,7 +41,8 @@ class AppLayer:
         self.udp_ports = {p: s for s in self.specs if s.transport == "udp" or s.datagram_factory is not None
                           for p in s.ports}
         self.tcp_probes = [s for s in self.specs if s.transport == "tcp" and s.probe is not None]
-        self.udp_probes = [s for s in self.specs if s.transport == "udp" and s.probe is not None]
+        self.udp_probes = [s for s in self.specs if (s.transport == "udp" or s.datagram_factory is not None)
+                           and s.probe is not None]
         self.ether = {e: s for s in self.specs if s.transport == "ether" for e in s.ethertypes}
         self.streams = TcpStreams(self._chunks, select=self._select_tcp)
         self._tcp: dict[int, StreamAnalyzer] = {}
@@ -55,8 +56,9 @@ class AppLayer:
     # ---- flow context and analyzer choice
     def _context(self, pk: PacketBatch, i: int, d: int, fid: int) -> FlowContext:
         """The analyzer's view: ``orig`` is the client and ``resp`` the server (see ``_swap``)."""
-        src = format_address(int(pk.src_hi[i]), int(pk.src_lo[i]))
-        dst = format_address(int(pk.dst_hi[i]), int(pk.dst_lo[i]))
+        ipver = int(pk.l3[i])
+        src = format_address(int(pk.src_hi[i]), int(pk.src_lo[i]), ipver)
+        dst = format_address(int(pk.dst_hi[i]), int(pk.dst_lo[i]), ipver)
         sport, dport = int(pk.sport[i]), int(pk.dport[i])
         if d ^ self._swap.get(int(self._flows.uid[i]), 0) == 0:
             return FlowContext(flow_id_text(fid), src, dst, sport, dport)
