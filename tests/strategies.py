@@ -153,8 +153,8 @@ def decoded_rows(pk: PacketBatch) -> list[Decoded]:
         rows.append(Decoded(
             l3=int(pk.l3[i]), ethertype=int(pk.ethertype[i]), vlan_outer=int(pk.vlan_outer[i]),
             vlan_inner=int(pk.vlan_inner[i]), l2_off=rel(int(pk.l2_off[i])), ip_off=rel(int(pk.ip_off[i])),
-            src=format_address(int(pk.src_hi[i]), int(pk.src_lo[i])) if has_ip else None,
-            dst=format_address(int(pk.dst_hi[i]), int(pk.dst_lo[i])) if has_ip else None,
+            src=format_address(int(pk.src_hi[i]), int(pk.src_lo[i]), int(pk.l3[i])) if has_ip else None,
+            dst=format_address(int(pk.dst_hi[i]), int(pk.dst_lo[i]), int(pk.l3[i])) if has_ip else None,
             proto=int(pk.proto[i]), sport=int(pk.sport[i]), dport=int(pk.dport[i]), tcp_flags=int(pk.tcp_flags[i]),
             seq=int(pk.seq[i]), ack=int(pk.ack[i]), l4_off=rel(int(pk.l4_off[i])), l4_len=int(pk.l4_len[i]),
             l4_wire_len=int(pk.l4_wire_len[i]), frag=int(pk.frag[i]), err=anomaly_name(err) if err else None,

@@ -32,10 +32,10 @@ def main() -> int:
     cc = CC("_aot_kernels")
     cc.output_dir = str(out)
     cc.verbose = False
-    cc.export("walk_pcap", t3(u1, I8, B1, I8, I8, i8, i8, i8, i8, i4))(walk_pcap.py_func)
-    cc.export("walk_pcapng", t3(u1, I8, B1, i4, i8, i8, i8, i8, i8, i8, i8, i4))(walk_pcapng.py_func)
+    cc.export("walk_pcap", t3(u1, I8, B1, I8, I8, I8, i8, i8, i8, i8, i4))(walk_pcap.py_func)
+    cc.export("walk_pcapng", t3(u1, I8, B1, i4, u8, i8, u8, i8, i8, i8, i8, i8, i8, i4))(walk_pcapng.py_func)
     cc.export("decode_batch", types.none(
-        u1, i8, i8, i4, u1, i4, i4, i4, i8, i8, u8, u8, u8, u8, u1, i4, i4, u1, i8, i8, i8, i4, i4, u1, u1,
+        u1, i8, i8, i8, i4, u1, i4, i4, i4, i8, i8, u8, u8, u8, u8, u1, i4, i4, u1, i8, i8, i8, i4, i4, u1, u1,
     ))(decode_batch.py_func)
     cc.export("update_flows", t4(
         rec, i8, I8, I8, I8, u1, u1, u1, i4, i4, u8, u8, u8, u8, u1, i4, i4, u1, i8, i4, i8, i8, i8, u1, u8, rec, I8,

@@ -4,6 +4,10 @@
 ``python -m zonewarden.build_kernels``; loading it costs milliseconds and does not import numba at all.
 When that module is missing, or was built from different kernel sources than the ones installed, or
 ZONEWARDEN_JIT=1 is set, the same functions are compiled just in time by numba (cached on disk).
+
+Callers write ``from zonewarden import kernels`` and call ``kernels.walk_pcap(...)``, never import the
+names: in JIT mode this module imports the kernel modules, whose packages import those callers
+(capture/__init__ -> source -> pcap), which would then find this module half initialised.
 """
 
 from __future__ import annotations

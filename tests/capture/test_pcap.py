@@ -80,9 +80,6 @@ def test_pcap_linktype_fcs_length_bits_are_ignored(tmp_path: Path) -> None:
     assert run.problems == []
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="bug: capture/pcap.py masks the link-type field with 0x0FFFFFFF, keeping "
-                   "bit 26 (the 'FCS length present' flag); libpcap's LT_LINKTYPE masks 0x03FFFFFF")
 def test_pcap_linktype_fcs_present_flag_is_ignored(tmp_path: Path) -> None:
     path = tmp_path / "fcs-present.pcap"
     # FCS length 4, P bit set: what a capture of Ethernet frames with their FCS declares (tshark reads it).
@@ -260,9 +257,6 @@ def test_problem_text_names_file_and_offset(tmp_path: Path) -> None:
     assert str(problem) == f"{path}: {problem.message} at byte offset {record_offsets(frames)[4]}"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="bug: pcap 2.0-2.2 files store caplen/wirelen swapped (libpcap and "
-                   "Wireshark swap them back); capture/pcap.py ignores the version and reports a corrupt caplen")
 def test_pcap_version_2_2_lengths_are_swapped_as_libpcap_does(tmp_path: Path) -> None:
     frame = udp_frame(0, bytes(300))
     data = bytearray(pcap_bytes([(T0_NS, frame)], snaplen=300))
@@ -274,3 +268,32 @@ def test_pcap_version_2_2_lengths_are_swapped_as_libpcap_does(tmp_path: Path) ->
     got, run = read_capture(path)
     assert [(len(g.data), g.wirelen) for g in got] == [(100, 400_000)]
     assert run.problems == []
+
+
+@pytest.mark.parametrize(("stored", "expected"), [((400_000, 100), (100, 400_000)), ((100, 400_000), (100, 400_000)),
+                                                  ((100, 100), (100, 100))],
+                         ids=["captured-above-wire-swapped", "in-order-kept", "equal"])
+def test_pcap_version_2_3_lengths_are_swapped_only_when_captured_exceeds_wire(
+    tmp_path: Path, stored: tuple[int, int], expected: tuple[int, int]
+) -> None:
+    # libpcap's rule for 2.3 files, written by old and new libpcap alike: swap only when the "captured"
+    # length is the larger one.
+    data = bytearray(pcap_bytes([(T0_NS, udp_frame(0, bytes(300)))], snaplen=300))
+    struct.pack_into("<H", data, 6, 3)
+    struct.pack_into("<II", data, PCAP_HEADER + 8, *stored)
+    path = tmp_path / "v23.pcap"
+    path.write_bytes(bytes(data[: PCAP_HEADER + RECORD_HEADER + 100]))
+    got, run = read_capture(path)
+    assert [(len(g.data), g.wirelen) for g in got] == [expected]
+    assert run.problems == []
+
+
+def test_pcap_version_2_4_lengths_are_never_swapped(tmp_path: Path) -> None:
+    data = bytearray(pcap_bytes([(T0_NS, udp_frame(0, bytes(300)))], snaplen=300))
+    struct.pack_into("<II", data, PCAP_HEADER + 8, 400_000, 100)
+    path = tmp_path / "v24.pcap"
+    path.write_bytes(bytes(data))
+    got, run = read_capture(path)
+    assert got == []
+    assert [(p.offset, p.message) for p in run.problems] == [
+        (PCAP_HEADER, f"corrupt record header: captured length 400000 exceeds the maximum {MAX_CAPLEN}")]

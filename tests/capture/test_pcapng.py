@@ -11,6 +11,7 @@ import pytest
 from tests.strategies import NS, T0_NS, eth, read_capture, v4
 from zonewarden.capture.chunks import CHUNK, FIRST_CHUNK
 from zonewarden.capture.source import CaptureRun
+from zonewarden.capture.walk_status import MAX_CAPLEN
 from zonewarden.model.frames import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_RAW
 from zonewarden.simulate import frames as f
 from zonewarden.simulate.pcap_writer import (
@@ -237,14 +238,35 @@ def test_pcapng_bad_byte_order_magic_is_a_problem(tmp_path: Path) -> None:
 
 
 def test_pcapng_blocks_larger_than_the_carry_room_straddle_chunks(tmp_path: Path) -> None:
-    # 600 KB packets: a block cut by a chunk boundary is carried over whole into the next buffer.
-    frames = [(T0_NS + i, bytes([i]) * (600_000 + i)) for i in range(20)]
+    # 600 KB custom blocks between packets of the largest legal size: a block cut by a chunk boundary is
+    # carried over whole into the next buffer, even when it is longer than the carry room.
+    frames = [(T0_NS + i, bytes([i]) * (MAX_CAPLEN - i)) for i in range(20)]
+    blocks: list[EnhancedPacket | CustomBlock] = []
+    for ts, data in frames:
+        blocks += [CustomBlock(32473, bytes(600_000 + ts % 7)), EnhancedPacket(ts, data)]
     path = tmp_path / "big-blocks.pcapng"
-    write_pcapng(path, [Section(interfaces=(Interface(tsresol=9),),
-                                blocks=tuple(EnhancedPacket(ts, data) for ts, data in frames))])
+    write_pcapng(path, [Section(interfaces=(Interface(tsresol=9),), blocks=tuple(blocks))])
+    assert path.stat().st_size > FIRST_CHUNK + CHUNK
     got, run = read_capture(path)
     assert [(g.ts_ns, g.data) for g in got] == frames
     assert run.problems == []
+    assert run.stats.skipped_blocks == len(frames)
+
+
+@pytest.mark.parametrize("block", ["epb", "opb", "spb"])
+def test_pcapng_packet_longer_than_the_maximum_is_corrupt(tmp_path: Path, block: str) -> None:
+    # As tshark: "pcapng: cap_len 600000 is larger than 262144"; the packets before it are kept.
+    big = bytes(600_000)
+    make = {"epb": lambda: EnhancedPacket(T0_NS, big), "opb": lambda: ObsoletePacket(T0_NS, big),
+            "spb": lambda: SimplePacket(big)}[block]
+    before = EnhancedPacket(T0_NS, ETH_FRAME)
+    head = pcapng_bytes([Section(interfaces=(Interface(tsresol=9),), blocks=(before,))])
+    path = tmp_path / "too-long.pcapng"
+    write_pcapng(path, [Section(interfaces=(Interface(tsresol=9),), blocks=(before, make(), before))])
+    got, run = read_capture(path)
+    assert [g.data for g in got] == [ETH_FRAME]
+    assert [p.offset for p in run.problems] == [len(head)]
+    assert f"exceeds the maximum {MAX_CAPLEN}" in run.problems[0].message
 
 
 def test_pcapng_many_small_packets_across_chunks(tmp_path: Path) -> None:
@@ -272,14 +294,12 @@ def test_pcapng_many_small_packets_across_chunks(tmp_path: Path) -> None:
     assert run.problems == []
 
 
-# --- known bugs, each pinned by its smallest input ---
+# --- regressions, each pinned by its smallest input ---
 
-BIG_ENDIAN_BUG = ("bug: capture/record_walk.py walk_pcapng validates every block length in the previous section's "
-                  "byte order, so the SHB of a big-endian section (length 0x1c read as 0x1c000000) is 'corrupt'; "
-                  "SHBs must be recognised by type before the length check")
+# A big-endian section's SHB must be recognised by its type before its length is read: in the previous
+# section's byte order, its length 0x1c reads as 0x1c000000.
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=BIG_ENDIAN_BUG)
 def test_pcapng_big_endian_file(tmp_path: Path) -> None:
     path = tmp_path / "be.pcapng"
     write_pcapng(path, [Section(interfaces=(Interface(tsresol=9),), blocks=(EnhancedPacket(T0_NS, ETH_FRAME),),
@@ -289,7 +309,20 @@ def test_pcapng_big_endian_file(tmp_path: Path) -> None:
     assert [(g.ts_ns, g.data) for g in got] == [(T0_NS, ETH_FRAME)]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=BIG_ENDIAN_BUG)
+@pytest.mark.parametrize("length", [24, 30, 0x1C000000], ids=["below-28", "not-multiple-of-4", "read-little-endian"])
+def test_pcapng_big_endian_section_header_length_is_checked_in_its_own_order(tmp_path: Path, length: int) -> None:
+    first = pcapng_bytes([Section(interfaces=(Interface(tsresol=9),), blocks=(EnhancedPacket(T0_NS, ETH_FRAME),))])
+    second = bytearray(pcapng_bytes([Section(interfaces=(Interface(tsresol=9),),
+                                             blocks=(EnhancedPacket(T0_NS, ETH_FRAME),), big_endian=True)]))
+    struct.pack_into(">I", second, 4, length)
+    path = tmp_path / "bad-shb.pcapng"
+    path.write_bytes(first + bytes(second))
+    got, run = read_capture(path)
+    assert [g.data for g in got] == [ETH_FRAME]
+    assert [(p.offset, p.message) for p in run.problems] == [
+        (len(first), f"corrupt pcapng section header (bad block length {length})")]
+
+
 def test_pcapng_little_then_big_endian_sections(tmp_path: Path) -> None:
     sections = [
         Section(interfaces=(Interface(tsresol=9),), blocks=(EnhancedPacket(T0_NS, ETH_FRAME),)),
@@ -309,9 +342,6 @@ def test_pcapng_little_then_big_endian_sections(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="bug: capture/record_walk.py _ticks_to_ns multiplies (ticks % units) by 10^9 "
-                   "in int64, which overflows for resolutions finer than about 2^-33 s (e.g. if_tsresol=12, ps)")
 def test_pcapng_picosecond_resolution_is_exact(tmp_path: Path) -> None:
     # Picosecond ticks since an if_tsoffset base fit 64 bits; the conversion to ns must not overflow.
     base = T0_NS // NS
@@ -322,9 +352,6 @@ def test_pcapng_picosecond_resolution_is_exact(tmp_path: Path) -> None:
     assert got.ts_ns == T0_NS + NS // 2
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="bug: capture/record_walk.py reads the 64-bit tick count into int64; at "
-                   "if_tsresol=2^-33 an epoch time exceeds 2^63 ticks and the timestamp comes out negative")
 def test_pcapng_tick_count_above_2_63_is_unsigned(tmp_path: Path) -> None:
     path = tmp_path / "2-33.pcapng"
     section = Section(interfaces=(Interface(tsresol=0x80 | 33),), blocks=(EnhancedPacket(T0_NS, ETH_FRAME),))
@@ -340,24 +367,43 @@ def idb_with_raw_option(code: int, length: int, value: bytes) -> bytes:
     return struct.pack("<II", 1, total) + body + struct.pack("<I", total)
 
 
-@pytest.mark.xfail(strict=True, raises=struct.error,
-                   reason="bug: capture/pcapng.py _parse_idb unpacks if_tsoffset from value[:8] without checking the "
-                   "option fits in the block; a truncated option raises struct.error out of CaptureRun")
 def test_pcapng_truncated_tsoffset_option_is_a_problem_not_an_exception(tmp_path: Path) -> None:
     shb = pcapng_bytes([Section(interfaces=())])
     path = tmp_path / "idb.pcapng"
     path.write_bytes(shb + idb_with_raw_option(14, 8, b""))
     got, run = read_capture(path)
     assert got == []
-    assert len(run.problems) <= 1
+    assert [p.offset for p in run.problems] == [len(shb)]
+    assert "runs past the end of the block" in run.problems[0].message
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError,
-                   reason="bug: capture/pcapng.py stores if_tsoffset * 10^9 in an int64 table; a large (corrupt) "
-                   "offset raises OverflowError out of CaptureRun instead of being reported")
 def test_pcapng_huge_tsoffset_is_a_problem_not_an_exception(tmp_path: Path) -> None:
     path = tmp_path / "offset.pcapng"
     huge = Interface(tsresol=9, options=(Option(14, struct.pack("<q", 2**62)),))
     write_pcapng(path, [Section(interfaces=(huge,), blocks=(EnhancedPacket(T0_NS, ETH_FRAME),))])
     got, run = read_capture(path)
-    assert len(got) + len(run.problems) >= 1
+    # 2**62 s is no time an int64 of nanoseconds can hold: the interface is corrupt, reported where it starts.
+    assert got == []
+    assert [p.offset for p in run.problems] == [len(pcapng_bytes([Section(interfaces=())]))]
+    assert "out of range" in run.problems[0].message
+
+
+def raw_epb(ticks: int, data: bytes) -> RawBlock:
+    """An EPB on interface 0 with a tick count written as is (any 64-bit value)."""
+    body = struct.pack("<IIIII", 0, ticks >> 32, ticks & 0xFFFFFFFF, len(data), len(data)) + data
+    return RawBlock(6, body)
+
+
+@pytest.mark.parametrize("tsresol", [0, 3, 6, 9, 12, 15, 19, 20, 40, 127, 0x80, 0x80 | 20, 0x80 | 30, 0x80 | 33,
+                                     0x80 | 40, 0x80 | 63, 0x80 | 64, 0x80 | 127])
+def test_pcapng_tick_conversion_is_exact_for_any_resolution_and_tick_count(tmp_path: Path, tsresol: int) -> None:
+    # floor(ticks * 10**9 / units per second), saturated at the largest int64: exact where representable.
+    units = timestamp_units_per_second(tsresol)
+    ticks = [0, 1, 999, units - 1, units, units + 1, 2**32 - 1, 2**32, 2**63 - 1, 2**63, 2**63 + 12345, 2**64 - 1]
+    ticks = sorted({t for t in ticks if 0 <= t < 2**64})
+    path = tmp_path / "ticks.pcapng"
+    write_pcapng(path, [Section(interfaces=(Interface(tsresol=tsresol),),
+                                blocks=tuple(raw_epb(t, ETH_FRAME) for t in ticks))])
+    got, run = read_capture(path)
+    assert run.problems == []
+    assert [g.ts_ns for g in got] == [min(t * NS // units, 2**63 - 1) for t in ticks]

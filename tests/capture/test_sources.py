@@ -74,23 +74,18 @@ def test_gzip_cut_inside_its_header_is_reported_not_raised(tmp_path: Path) -> No
     assert len(run.problems) == 1
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="bug: capture/chunks.py ChunkReader._read_block loses the bytes decompressed into a chunk "
-                   "when GzipFile.readinto raises EOFError at the cut (the whole readinto call is lost), so a .gz "
-                   "missing only its 8-byte trailer yields the first 64 KiB of frames instead of all (tshark: all)")
 def test_gzip_missing_its_trailer_still_yields_every_frame(tmp_path: Path) -> None:
     frames = many_frames(3000)
     path = tmp_path / "cut.pcap.gz"
-    path.write_bytes(gzip.compress(pcap_bytes(frames))[:-8])
+    raw = pcap_bytes(frames)
+    path.write_bytes(gzip.compress(raw)[:-8])
     got, run = read_capture(path)
-    assert len(got) == len(frames)
-    assert len(run.problems) == 1
+    assert [(g.ts_ns, g.data) for g in got] == [(ts - ts % 1000, fr) for ts, fr in frames]
+    # Reported where the decompressed stream ended: after every byte of the capture.
+    assert [p.offset for p in run.problems] == [len(raw)]
+    assert "read error" in run.problems[0].message
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="bug: capture/chunks.py ChunkReader._read_block drops the partly read chunk on "
-                   "EOFError, so a .gz cut in the middle yields only the first 64 KiB of frames "
-                   "(tshark reads every whole record up to the cut)")
 def test_gzip_cut_in_the_middle_yields_frames_up_to_the_cut(tmp_path: Path) -> None:
     frames = many_frames(3000)
     raw = pcap_bytes(frames)
@@ -106,20 +101,32 @@ def test_gzip_cut_in_the_middle_yields_frames_up_to_the_cut(tmp_path: Path) -> N
             break
         pos += 16 + len(fr)
         whole_records += 1
-    assert len(got) == whole_records
-    assert len(run.problems) == 1
+    assert [(g.ts_ns, g.data) for g in got] == [(ts - ts % 1000, fr) for ts, fr in frames[:whole_records]]
+    assert [p.offset for p in run.problems] == [readable]
 
 
-@pytest.mark.xfail(strict=True, raises=zlib.error,
-                   reason="bug: capture/source.py catches OSError/EOFError/BadGzipFile but not "
-                   "zlib.error, which a corrupt deflate stream raises: the exception escapes CaptureRun")
 def test_gzip_corrupt_deflate_data_is_a_problem_not_an_exception(tmp_path: Path) -> None:
     packed = bytearray(gzip.compress(pcap_bytes(many_frames(2000)), mtime=0))
     packed[20] ^= 0x55  # inside the first deflate block: an invalid code table
     path = tmp_path / "corrupt.pcap.gz"
     path.write_bytes(bytes(packed))
-    _, run = read_capture(path)
+    got, run = read_capture(path)
+    assert got == []  # the damage is in the first deflate block: nothing decompresses before it
     assert len(run.problems) == 1
+    assert "read error" in run.problems[0].message
+
+
+def test_gzip_bad_crc_keeps_every_frame_and_reports_the_end(tmp_path: Path) -> None:
+    frames = many_frames(3000)
+    raw = pcap_bytes(frames)
+    packed = bytearray(gzip.compress(raw))
+    packed[-8] ^= 0xFF  # the CRC-32 of the trailer: found wrong only after the last byte was decompressed
+    path = tmp_path / "bad-crc.pcap.gz"
+    path.write_bytes(bytes(packed))
+    got, run = read_capture(path)
+    assert [(g.ts_ns, g.data) for g in got] == [(ts - ts % 1000, fr) for ts, fr in frames]
+    assert [p.offset for p in run.problems] == [len(raw)]
+    assert "CRC" in run.problems[0].message
 
 
 # --- directories ---

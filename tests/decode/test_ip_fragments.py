@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.strategies import NS, T0_NS, eth, frame_batch, v4, v6
 from zonewarden.decode.ip_fragments import FragmentReassembler
@@ -146,10 +147,6 @@ def test_fragmented_tcp_segment_joins_its_connection(tmp_path: Path) -> None:
     assert pipeline.summary.fragments["reassembled"] == 1
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="bug: decode/l2l4_kernel.py decodes the transport header of a first fragment (offset 0, "
-                   "MF) and flags tcp.truncated_header when the fragment holds < 20 TCP bytes; "
-                   "FragmentReassembler.add_batch skips packets with err != 0, so the datagram never completes")
 def test_tcp_with_tiny_first_fragment_is_reassembled(tmp_path: Path) -> None:
     segment = f.tcp(v4(1), v4(2), 40000, 502, 1, 0, "S", PAYLOAD[:40])
     frags = f.ipv4_fragments(v4(1), v4(2), f.IPPROTO_TCP, segment, 16, 4)  # 16 bytes: half a TCP header
@@ -158,10 +155,6 @@ def test_tcp_with_tiny_first_fragment_is_reassembled(tmp_path: Path) -> None:
     assert [(r["sport"], r["dport"], r["payload_orig"]) for r in records] == [(40000, 502, 40)]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="bug: decode/ip_fragments.py _complete fills pieces longest first, not in arrival order, "
-                   "so a later, longer overlapping fragment overwrites bytes the first copy already provided "
-                   "(the module's documented policy is 'first copy wins')")
 def test_overlapping_fragment_first_copy_wins(tmp_path: Path) -> None:
     udp = f.udp(v4(1), v4(2), 1, 2, b"a" * 32)  # 40-byte datagram
     first = f.ipv4(v4(1), v4(2), f.IPPROTO_UDP, udp[0:16], ident=9, mf=True)
@@ -172,10 +165,6 @@ def test_overlapping_fragment_first_copy_wins(tmp_path: Path) -> None:
     assert [p for _, p in recorder.payloads] == [b"a" * 8 + b"B" * 16 + b"a" * 8]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="bug: decode/ip_fragments.py keeps one piece per offset, so a later fragment starting at "
-                   "an offset already seen is dropped whole even where it carries bytes nobody else has; the "
-                   "datagram below (re-sent unfragmented-to-40 after a 16-byte first fragment) never completes")
 def test_later_fragment_at_same_offset_fills_the_rest(tmp_path: Path) -> None:
     udp = f.udp(v4(1), v4(2), 1, 2, b"z" * 40)  # 48-byte datagram
     short = f.ipv4(v4(1), v4(2), f.IPPROTO_UDP, udp[0:16], ident=11, mf=True)
@@ -186,11 +175,6 @@ def test_later_fragment_at_same_offset_fills_the_rest(tmp_path: Path) -> None:
     assert [p for _, p in recorder.payloads] == [b"z" * 40]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="bug: decode/ip_fragments.py does O(pieces) work per fragment (the overlap scan, and "
-                   "_complete rebuilding the whole datagram with one numpy pass per piece once the last fragment "
-                   "is known), so one datagram of n tiny fragments costs O(n^2): 4000 8-byte fragments (260 KB "
-                   "of traffic) take about a minute; an attacker controls n (up to 8191 per datagram)")
 def test_many_tiny_fragments_reassemble_in_linear_time() -> None:
     n = 3000
     last = f.ipv4(v4(1), v4(2), f.IPPROTO_UDP, b"L" * 8, ident=1, frag_offset=n * 8)
@@ -207,3 +191,61 @@ def test_many_tiny_fragments_reassemble_in_linear_time() -> None:
         assert time.perf_counter() - start < 1.0, f"{reassembler.stats.fragments} fragments took over a second"
     assert len(done) == 1
     assert len(done[0].packet) == 20 + (n + 1) * 8
+
+
+def test_fragments_past_the_per_datagram_cap_are_dropped_and_counted() -> None:
+    first = f.ipv4(v4(1), v4(2), f.IPPROTO_UDP, UDP4[:16], ident=3, mf=True)
+    reassembler = FragmentReassembler(max_fragments=10)
+    assert reassembler.add_batch(decode(frame_batch([(T0_NS + i, eth(first)) for i in range(15)]))) == []
+    assert (reassembler.stats.fragments, reassembler.stats.overlaps, reassembler.stats.dropped_limit) == (15, 9, 5)
+
+
+def test_a_far_fragment_counts_its_whole_buffer_against_the_memory_cap() -> None:
+    # 8 bytes at offset 60000 need a 60008-byte buffer: more than the cap allows, so it is dropped and counted.
+    far = f.ipv4(v4(1), v4(2), f.IPPROTO_UDP, b"x" * 8, ident=4, mf=True, frag_offset=60000)
+    near = f.ipv4(v4(1), v4(2), f.IPPROTO_UDP, b"x" * 8, ident=5, mf=True)
+    reassembler = FragmentReassembler(max_bytes=1000)
+    reassembler.add_batch(decode(frame_batch([(T0_NS, eth(far)), (T0_NS + 1, eth(near))])))
+    assert (reassembler.stats.fragments, reassembler.stats.dropped_limit) == (2, 1)
+
+
+def test_first_last_fragment_fixes_the_datagram_length() -> None:
+    # A second "last" fragment claiming a different end is an overlap like any other: the first copy wins.
+    udp = f.udp(v4(1), v4(2), 1, 2, b"q" * 16)  # 24-byte datagram
+    first = f.ipv4(v4(1), v4(2), f.IPPROTO_UDP, udp[:16], ident=6, mf=True)
+    last = f.ipv4(v4(1), v4(2), f.IPPROTO_UDP, udp[16:], ident=6, frag_offset=16)
+    longer_last = f.ipv4(v4(1), v4(2), f.IPPROTO_UDP, b"Z" * 16, ident=6, frag_offset=16)
+    reassembler = FragmentReassembler()
+    (done,) = reassembler.add_batch(decode(frame_batch([(T0_NS, eth(last)), (T0_NS + 1, eth(longer_last)),
+                                                        (T0_NS + 2, eth(first))])))
+    assert done.packet[20:] == udp
+    assert reassembler.stats.overlaps == 1
+
+
+# (offset in 8-byte units, length in 8-byte units, more fragments follow); a last fragment may be ragged.
+# Offset 0 without "more fragments" is a whole datagram, not a fragment.
+fragment_spec = st.tuples(st.integers(0, 12), st.integers(0, 6), st.booleans()).filter(lambda s: s[0] or s[2])
+fragment_specs = st.lists(fragment_spec, min_size=1, max_size=14)
+
+
+@settings(max_examples=300, deadline=None)
+@given(specs=fragment_specs, ragged=st.integers(0, 7))
+def test_reassembly_matches_a_first_copy_wins_byte_map(specs: list[tuple[int, int, bool]], ragged: int) -> None:
+    # Fragment k carries bytes equal to k, so the datagram shows which copy of each byte won.
+    frags, model, total, expected = [], {}, -1, None
+    for k, (unit, units, more) in enumerate(specs):
+        size = units * 8 + (0 if more else ragged)
+        offset = unit * 8
+        frags.append(f.ipv4(v4(1), v4(2), 253, bytes([k]) * size, ident=2, mf=more, frag_offset=offset))
+        for b in range(offset, offset + size):
+            model.setdefault(b, k)
+        if not more and total < 0:
+            total = offset + size
+        if total >= 0 and all(b in model for b in range(total)):
+            expected = bytes(model[b] for b in range(total))
+            break
+    reassembler = FragmentReassembler()
+    done = reassembler.add_batch(decode(frame_batch([(T0_NS + i, eth(fr)) for i, fr in enumerate(frags)])))
+    assert [d.packet[20:] for d in done] == ([] if expected is None else [expected])
+    if done:
+        assert (done[0].frames, len(done[0].packet)) == (len(frags), 20 + total)

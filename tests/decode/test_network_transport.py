@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.strategies import Decoded, decode_via_pcap, eth, v4, v6
+from tests.strategies import Decoded, decode_via_pcap, eth, frame_batch, v4, v6
 from zonewarden.capture.source import CaptureRun
 from zonewarden.decode.l2l4_kernel import L3_IPV4, L3_IPV6
 from zonewarden.decode.packets import decode
@@ -115,6 +115,28 @@ def test_ipv4_total_length_zero_takes_the_captured_length(tmp_path: Path) -> Non
     packet[2:4] = b"\x00\x00"
     got = one(tmp_path, eth(bytes(packet)))
     assert (got.err, got.l4_len, got.l4_wire_len) == (None, 3000, 3000)
+
+
+def test_ip_lengths_beyond_the_frame_wire_length_are_clamped(tmp_path: Path) -> None:
+    # The length fields claim 1500 bytes, but the frames were 60 and 80 bytes on the wire: a length field
+    # cannot make a packet bigger than what was sent.
+    v4_packet = bytearray(f.ipv4(v4(1), v4(2), f.IPPROTO_TCP, f.tcp(v4(1), v4(2), 1, 2, 0, 0, "PA", bytes(6))))
+    v4_packet[2:4] = (1500).to_bytes(2, "big")
+    v6_packet = bytearray(f.ipv6(v6(1), v6(2), f.IPPROTO_TCP, f.tcp(v6(1), v6(2), 1, 2, 0, 0, "PA", bytes(6))))
+    v6_packet[4:6] = (1500).to_bytes(2, "big")
+    got4 = one(tmp_path, eth(bytes(v4_packet)))
+    got6 = one(tmp_path, eth(bytes(v6_packet)))
+    assert (got4.err, got4.l4_len, got4.l4_wire_len) == (None, 6, 6)
+    assert (got6.err, got6.l4_len, got6.l4_wire_len) == (None, 6, 6)
+
+
+def test_wire_length_clamp_uses_the_wire_length_not_the_captured_one() -> None:
+    # Cut to 64 bytes by the snap length, 1000 on the wire, the IP header claiming 1500: 1000 - 14 - 40 on the wire.
+    packet = bytearray(f.ipv4(v4(1), v4(2), f.IPPROTO_TCP, f.tcp(v4(1), v4(2), 1, 2, 0, 0, "PA", bytes(2000))))
+    packet[2:4] = (1500).to_bytes(2, "big")
+    frame = eth(bytes(packet))
+    pk = decode(frame_batch([(0, frame[:64])], wirelen=[1000]))
+    assert (int(pk.err[0]), int(pk.l4_len[0]), int(pk.l4_wire_len[0])) == (0, 64 - ETH - 40, 1000 - ETH - 40)
 
 
 def test_icmp_type_and_code_in_port_fields(tmp_path: Path) -> None:

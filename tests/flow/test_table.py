@@ -221,9 +221,6 @@ def test_timeouts_use_packet_time_across_batches() -> None:
         (SERVER, 1, "idle"), (v4(3), 1, "active"), (SERVER, 1, "active")]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="bug: flow/table_kernel.py expire_flows labels every flow a periodic sweep finishes with "
-                   "the caller's reason (END_IDLE), also those finished for exceeding the active timeout")
 def test_active_timeout_found_by_the_periodic_sweep_is_reported_as_active_timeout() -> None:
     packet = udp(CLIENT, SERVER, 1000, 2000)
     frames = [(T0_NS + s * 30 * NS, eth(packet)) for s in range(4)]  # 0..90 s, never idle for 60 s
@@ -233,10 +230,6 @@ def test_active_timeout_found_by_the_periodic_sweep_is_reported_as_active_timeou
         (SERVER, 4, "active_timeout"), (v4(3), 1, "active")]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="bug: flow/table.py finish_all ends every remaining flow as 'active' without first "
-                   "expiring those already idle at the last packet time, so end_reason depends on where batches "
-                   "were cut (a sweep only runs between batches)")
 def test_end_reason_does_not_depend_on_batch_boundaries() -> None:
     frames = [(T0_NS, eth(udp(CLIENT, SERVER, 1000, 2000))), (T0_NS + 1000 * NS, eth(udp(CLIENT, v4(3), 1, 2)))]
     one_batch, _, _ = run_table(frames)
@@ -409,13 +402,27 @@ def test_eviction_removes_the_least_recently_seen_flows() -> None:
     assert sum(r["packets_orig"] for r in records) == len(frames)
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError,
-                   reason="bug: FlowSettings/FlowTable accept max_flows=0 (no validation; the CLI alone enforces "
-                   ">= 1000); the first packet then makes FlowTable._make_room index an empty np.partition result")
 def test_max_flows_zero_is_a_config_error() -> None:
     with pytest.raises(ConfigError):
         table = FlowTable(FlowSettings(max_flows=0))
         table.update(decode(frame_batch(many_udp_flows(1))))
+
+
+@pytest.mark.parametrize("bad", [dict(max_flows=-5), dict(max_flows=2.5), dict(max_flows=True), dict(tcp_idle=0),
+                                 dict(udp_idle=-1.0), dict(other_idle=float("nan")), dict(tcp_closed=float("inf")),
+                                 dict(active=1e12), dict(sweep_every=0)],
+                         ids=lambda d: "-".join(f"{k}={v}" for k, v in d.items()))
+def test_flow_settings_out_of_range_are_config_errors(bad: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError, match=next(iter(bad))):
+        FlowSettings(**bad)
+
+
+def test_smallest_flow_settings_work() -> None:
+    table = FlowTable(FlowSettings(max_flows=1, tcp_idle=1e-9, udp_idle=1e-9, other_idle=1e-9, tcp_closed=1e-9,
+                                   active=1e-9, sweep_every=1e-9))
+    table.update(decode(frame_batch(many_udp_flows(3))))
+    table.finish_all()
+    assert sum(r.shape[0] for r in table.take_finished()) == 3
 
 
 def test_flow_ids_are_stable_across_runs_and_distinct() -> None:
@@ -475,11 +482,10 @@ def test_random_sequences_count_every_attributed_packet_once(packets: list[FlowP
 
 @settings(max_examples=100, deadline=None)
 @given(packets=st.lists(flow_packets, min_size=1, max_size=40), cut=st.lists(st.integers(1, 39), max_size=3))
-def test_batch_boundaries_do_not_change_flows_apart_from_end_reason(packets: list[FlowPacket],
-                                                                     cut: list[int]) -> None:
+def test_batch_boundaries_do_not_change_flows(packets: list[FlowPacket], cut: list[int]) -> None:
     frames = flow_packet_frames(packets)
     splits = tuple(sorted({c for c in cut if c < len(frames)}))
     whole, _, _ = run_table(frames)
     split, _, _ = run_table(frames, splits=splits)
-    # end_reason differs today (see the xfail tests above); every other field must not.
-    assert [{**r, "end_reason": None} for r in whole] == [{**r, "end_reason": None} for r in split]
+    # Every field, end_reason included.
+    assert whole == split

@@ -120,8 +120,7 @@ def test_usage_errors_exit_2(session_pcap: Path, args: list[str]) -> None:
 
 def test_jit_and_aot_kernels_give_identical_flows(corpus_dir: Path) -> None:
     captures = [str(corpus_dir / rel) for rel in JIT_SAMPLE]
-    # (zonewarden.cli.main first: importing zonewarden.kernels first fails in JIT mode, see the xfail below)
-    probe = [sys.executable, "-c", "import zonewarden.cli.main, zonewarden.kernels as k; print(k.MODE)"]
+    probe = [sys.executable, "-c", "import zonewarden.kernels as k; print(k.MODE)"]
     jit_env = {**os.environ, "ZONEWARDEN_JIT": "1"}
     modes = (subprocess.run(probe, capture_output=True, text=True, check=True).stdout.strip(),
              subprocess.run(probe, capture_output=True, text=True, check=True, env=jit_env).stdout.strip())
@@ -134,11 +133,6 @@ def test_jit_and_aot_kernels_give_identical_flows(corpus_dir: Path) -> None:
     assert jit.stdout == aot.stdout
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="bug: circular import in JIT mode (ZONEWARDEN_JIT=1, or an AOT build that is missing or "
-                   "stale): zonewarden/kernels.py imports zonewarden.capture.record_walk, whose package __init__ "
-                   "imports capture.source -> capture.pcap -> 'from zonewarden.kernels import walk_pcap' while "
-                   "kernels is half initialised; importing kernels, decode.packets or flow.table first fails")
 @pytest.mark.parametrize("module", ["zonewarden.kernels", "zonewarden.decode.packets", "zonewarden.flow.table"])
 def test_kernel_users_import_first_in_jit_mode(module: str) -> None:
     done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=300,

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from zonewarden.capture.batching import BatchArrays
-from zonewarden.capture.chunks import ChunkReader
+from zonewarden.capture.chunks import STREAM_ERRORS, ChunkReader, ReadFailed
 from zonewarden.capture.pcap import PCAP_MAGICS, read_pcap
 from zonewarden.capture.pcapng import read_pcapng
 from zonewarden.errors import CaptureError
@@ -112,7 +112,7 @@ def capture_kind(path: Path) -> str | None:
                 return "pcap"
             if head == PCAPNG_MAGIC:
                 return "pcapng"
-    except (OSError, EOFError, gzip.BadGzipFile):
+    except STREAM_ERRORS:
         return None
     return None
 
@@ -189,7 +189,10 @@ class CaptureRun:
             return
         try:
             yield from self._read_stream(raw, path, ctx)
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        except ReadFailed as exc:
+            # Every frame before the damage was delivered; the offset is in the decompressed stream.
+            ctx.problem(exc.offset, f"read error: {exc.cause}")
+        except STREAM_ERRORS as exc:  # in the first bytes, before the chunked reading started
             ctx.problem(None, f"read error: {exc}")
         finally:
             self.stats.skipped_blocks += ctx.skipped_blocks

@@ -1,14 +1,17 @@
 """IPv4 and IPv6 fragment reassembly (Python: fragments are rare, so this is off the hot path).
 
-Policy: the first copy of a byte wins (later overlapping fragments are counted, not applied); a
-datagram completes when the last fragment has arrived and the holes are all filled; incomplete
-datagrams expire after ``timeout`` seconds of packet time; memory is bounded by datagram count and
-total buffered bytes, and what a limit drops is counted.
+Policy: the first copy of a byte wins (a later fragment fills only the holes it covers; overlaps are
+counted); a datagram completes when the last fragment has arrived and the holes are all filled;
+incomplete datagrams expire after ``timeout`` seconds of packet time. Each fragment costs O(log n) in
+the fragments already held (covered bytes are kept as sorted, merged intervals) plus the bytes it
+copies, so many tiny fragments cannot make reassembly quadratic. Memory is bounded by datagram count,
+fragments per datagram and total buffered bytes, and what a limit drops is counted.
 """
 
 from __future__ import annotations
 
 import struct
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +20,8 @@ from zonewarden.model.packets import PacketBatch
 
 NS = 1_000_000_000
 MAX_DATAGRAM = 65535
+# 65536 / 8: the most fragments a datagram can be cut into without overlap; beyond it, only duplicates.
+MAX_FRAGMENTS = 8192
 
 
 @dataclass
@@ -38,10 +43,41 @@ class _Datagram:
     wirelen: int = 0
     frames: int = 0
     total: int = -1  # payload length, known once the last fragment arrived
-    pieces: dict[int, bytes] = field(default_factory=dict)
-    size: int = 0
+    have_first: bool = False  # the offset-0 fragment (whose header the datagram keeps) arrived
+    data: bytearray = field(default_factory=bytearray)  # the payload so far; holes are zero
+    starts: list[int] = field(default_factory=list)  # covered byte ranges [starts[k], ends[k]):
+    ends: list[int] = field(default_factory=list)  # sorted, disjoint and not touching
     vlan: tuple[int, int] = (-1, -1)
     last_frame: int = 0
+
+    def fill(self, offset: int, payload: bytes) -> bool:
+        """Copy the bytes of ``payload`` nobody provided yet; True if it overlapped bytes already held."""
+        end = offset + len(payload)
+        if end == offset:
+            return False
+        if len(self.data) < end:
+            self.data.extend(bytes(end - len(self.data)))
+        lo = bisect_left(self.ends, offset)  # first range ending at or after the piece starts
+        hi = bisect_right(self.starts, end)  # ranges from lo to hi - 1 overlap or touch the piece
+        overlap = False
+        pos = offset
+        for k in range(lo, hi):
+            s, e = self.starts[k], self.ends[k]
+            if s < end and e > offset:
+                overlap = True
+            if s > pos:
+                self.data[pos:s] = payload[pos - offset : s - offset]
+            pos = max(pos, e)
+        if pos < end:
+            self.data[pos:end] = payload[pos - offset :]
+        new_start = min(offset, self.starts[lo]) if lo < hi else offset
+        new_end = max(end, self.ends[hi - 1]) if lo < hi else end
+        self.starts[lo:hi] = [new_start]
+        self.ends[lo:hi] = [new_end]
+        return overlap
+
+    def complete(self) -> bool:
+        return self.total >= 0 and bool(self.starts) and self.starts[0] == 0 and self.ends[0] >= self.total
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +114,11 @@ def _v6_fragment_header(data: bytes) -> tuple[int, int, int, int] | None:
 
 
 class FragmentReassembler:
-    def __init__(self, max_datagrams: int = 8192, max_bytes: int = 64 << 20, timeout: float = 60.0) -> None:
+    def __init__(self, max_datagrams: int = 8192, max_bytes: int = 64 << 20, timeout: float = 60.0,
+                 max_fragments: int = MAX_FRAGMENTS) -> None:
         self.max_datagrams = max_datagrams
-        self.max_bytes = max_bytes
+        self.max_bytes = max_bytes  # payload buffers of all pending datagrams together
+        self.max_fragments = max_fragments  # fragments taken per datagram, duplicates included
         self.timeout_ns = int(timeout * NS)
         self.stats = FragmentStats()
         self._pending: dict[tuple[object, ...], _Datagram] = {}
@@ -130,47 +168,39 @@ class FragmentReassembler:
             self.stats.dropped_malformed += 1
             return None
         self._expire(ts)
+        end = offset + len(payload)
         dg = self._pending.get(key)
         if dg is None:
-            if len(self._pending) >= self.max_datagrams or self._bytes + len(payload) > self.max_bytes:
+            if len(self._pending) >= self.max_datagrams or self._bytes + end > self.max_bytes:
                 self.stats.dropped_limit += 1
                 return None
             dg = _Datagram(header=header, first_ts=ts, vlan=(int(pk.vlan_outer[i]), int(pk.vlan_inner[i])))
             self._pending[key] = dg
-        if offset == 0:
+        grow = max(0, end - len(dg.data))
+        if dg.frames >= self.max_fragments or self._bytes + grow > self.max_bytes:
+            self.stats.dropped_limit += 1
+            return None
+        self._bytes += grow
+        if offset == 0 and not dg.have_first:
             dg.header = header
+            dg.have_first = True
         dg.last_ts = max(dg.last_ts, ts)
         dg.wirelen += int(fr.wirelen[i])
         dg.frames += 1
         dg.last_frame = fr.first_frame + i if fr.numbers is None else int(fr.numbers[i])
-        if not more:
-            dg.total = offset + len(payload)
-        if any(o < offset + len(payload) and offset < o + len(p) for o, p in dg.pieces.items()):
+        if not more and dg.total < 0:
+            dg.total = end
+        if dg.fill(offset, payload):
             self.stats.overlaps += 1
-        if offset not in dg.pieces:
-            dg.pieces[offset] = payload
-            dg.size += len(payload)
-            self._bytes += len(payload)
-        return self._complete(key, dg)
-
-    def _complete(self, key: tuple[object, ...], dg: _Datagram) -> Reassembled | None:
-        if dg.total < 0:
-            return None
-        buf = bytearray(dg.total)
-        have = np.zeros(dg.total, dtype=bool)
-        for off in sorted(dg.pieces, key=lambda o: -len(dg.pieces[o])):
-            piece = dg.pieces[off][: max(0, dg.total - off)]
-            # First copy wins: only fill bytes nobody filled yet (pieces are stored once per offset).
-            fresh = ~have[off : off + len(piece)]
-            view = np.frombuffer(piece, dtype=np.uint8)
-            arr = np.frombuffer(buf, dtype=np.uint8)
-            arr[off : off + len(piece)][fresh] = view[fresh]
-            have[off : off + len(piece)] = True
-        if not have.all():
+        if not dg.complete():
             return None
         del self._pending[key]
-        self._bytes -= dg.size
+        self._bytes -= len(dg.data)
         self.stats.reassembled += 1
+        return self._packet(dg)
+
+    @staticmethod
+    def _packet(dg: _Datagram) -> Reassembled:
         header = bytearray(dg.header)
         if header[0] >> 4 == 4:
             ihl = len(header)
@@ -179,7 +209,8 @@ class FragmentReassembler:
             struct.pack_into("!H", header, 10, 0)
         else:
             struct.pack_into("!H", header, 4, dg.total)
-        return Reassembled(bytes(header) + bytes(buf), dg.last_ts, dg.wirelen, dg.frames, dg.last_frame, *dg.vlan)
+        packet = bytes(header) + bytes(dg.data[: dg.total])
+        return Reassembled(packet, dg.last_ts, dg.wirelen, dg.frames, dg.last_frame, *dg.vlan)
 
     def _expire(self, now: int) -> None:
         if not self._pending or now - self._last_expire < NS:
@@ -187,7 +218,7 @@ class FragmentReassembler:
         self._last_expire = now
         stale = [k for k, d in self._pending.items() if now - d.first_ts > self.timeout_ns]
         for k in stale:
-            self._bytes -= self._pending.pop(k).size
+            self._bytes -= len(self._pending.pop(k).data)
             self.stats.expired += 1
 
     def finish(self) -> None:

@@ -1,7 +1,10 @@
 """The compiled L2-L4 decoder: one pass over a frame batch filling struct-of-arrays outputs.
 
 Addresses are kept as two uint64 halves of a 128-bit IPv6 address; IPv4 addresses are stored
-IPv4-mapped (::ffff:a.b.c.d) so one key layout serves both families.
+IPv4-mapped (::ffff:a.b.c.d) so one key layout serves both families (``l3`` says which family it is).
+
+Payload lengths on the wire (``l4_wire_len``) come from the IP and UDP length fields, but never reach
+past the frame's own wire length: a length field cannot make a packet bigger than what was sent.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ def _be64u(d, p):  # type: ignore[no-untyped-def]
 
 @njit(cache=True)
 def decode_batch(  # type: ignore[no-untyped-def]
-    data, offset, caplen, linktype,
+    data, offset, caplen, wirelen, linktype,
     l3, ethertype, vlan_outer, vlan_inner, l2_off, ip_off,
     src_hi, src_lo, dst_hi, dst_lo, proto, sport, dport,
     tcp_flags, seq, ack, l4_off, l4_len, l4_wire_len, frag, err,
@@ -69,6 +72,7 @@ def decode_batch(  # type: ignore[no-untyped-def]
     for i in range(n):
         start = offset[i]
         end = start + caplen[i]
+        frame_wire_end = start + wirelen[i] if wirelen[i] > caplen[i] else end
         lt = linktype[i]
         pr = np.int64(0)
         l3[i] = L3_NONE
@@ -208,7 +212,7 @@ def decode_batch(  # type: ignore[no-untyped-def]
 
         if etype == -1:
             if p >= end:
-                err[i] = A.IPV4_TRUNCATED
+                err[i] = A.IPV6_TRUNCATED if lt == _LT_IPV6 else A.IPV4_TRUNCATED
                 continue
             ver = data[p] >> 4
             if ver == 4:
@@ -256,7 +260,14 @@ def decode_batch(  # type: ignore[no-untyped-def]
             fl = _be16(data, p + 6)
             if (fl & 0x2000) != 0 or (fl & 0x1FFF) != 0:
                 frag[i] = 1
+                # Only the last fragment may end off an 8-byte boundary, and none may end past 65535.
+                frag_len = total - ihl
+                if (fl & 0x1FFF) * 8 + frag_len > 65535 or ((fl & 0x2000) != 0 and frag_len % 8 != 0):
+                    err[i] = A.IPV4_BAD_FRAGMENT
+                    continue
             wire_end = p + total
+            if wire_end > frame_wire_end:
+                wire_end = frame_wire_end
             l4_end = wire_end if wire_end < end else end
             p += ihl
             if frag[i] != 0 and (fl & 0x1FFF) != 0:
@@ -284,8 +295,12 @@ def decode_batch(  # type: ignore[no-untyped-def]
             wire_end = p + plen
             if plen == 0:  # jumbogram or offloaded capture: use what was captured
                 wire_end = end
+            ip_end = wire_end  # as announced, for the fragment checks
+            if wire_end > frame_wire_end:
+                wire_end = frame_wire_end
             l4_end = wire_end if wire_end < end else end
             bad = False
+            bad_fragment = False
             later_fragment = False
             for _hop in range(16):
                 if nh == 0 or nh == 43 or nh == 60 or nh == 135 or nh == 139 or nh == 140:
@@ -307,12 +322,20 @@ def decode_batch(  # type: ignore[no-untyped-def]
                         bad = True
                         break
                     frag[i] = 1
-                    if (_be16(data, p + 2) & 0xFFF8) != 0:
+                    frag_field = _be16(data, p + 2)
+                    frag_len = ip_end - (p + 8)
+                    if (frag_field & 0xFFF8) + frag_len > 65535 or ((frag_field & 1) != 0 and frag_len % 8 != 0):
+                        bad_fragment = True
+                        break
+                    if (frag_field & 0xFFF8) != 0:
                         later_fragment = True
                     nh = np.int64(data[p])
                     p += 8
                 else:
                     break
+            if bad_fragment:
+                err[i] = A.IPV6_BAD_FRAGMENT
+                continue
             if bad or p > l4_end:
                 err[i] = A.IPV6_BAD_EXTENSION
                 continue
@@ -336,6 +359,21 @@ def decode_batch(  # type: ignore[no-untyped-def]
             continue
 
         # ---- transport layer
+        if frag[i] != 0:
+            # A first fragment too short to hold the transport header is not truncated: the header
+            # continues in the next fragment, and the reassembled datagram is decoded whole.
+            need = 0
+            if pr == IPPROTO_TCP:
+                need = 20
+            elif pr == IPPROTO_UDP:
+                need = 8
+            elif pr == IPPROTO_ICMP or pr == IPPROTO_ICMPV6:
+                need = 4
+            if p + need > wire_end:
+                l4_off[i] = p
+                l4_len[i] = l4_end - p if l4_end > p else 0
+                l4_wire_len[i] = wire_end - p if wire_end > p else 0
+                continue
         if pr == IPPROTO_TCP:
             if p + 20 > l4_end:
                 err[i] = A.TCP_TRUNCATED
@@ -350,6 +388,11 @@ def decode_batch(  # type: ignore[no-untyped-def]
                 err[i] = A.TCP_BAD_OFFSET
                 continue
             if p + doff > l4_end:
+                if frag[i] != 0 and p + doff > wire_end:  # options continue in the next fragment
+                    l4_off[i] = p
+                    l4_len[i] = l4_end - p
+                    l4_wire_len[i] = wire_end - p
+                    continue
                 err[i] = A.TCP_TRUNCATED if p + doff <= wire_end else A.TCP_BAD_OFFSET
                 continue
             p += doff

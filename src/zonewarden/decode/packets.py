@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from zonewarden.kernels import decode_batch
+from zonewarden import kernels
 from zonewarden.model.frames import FrameBatch
 from zonewarden.model.packets import PacketBatch
 
@@ -19,8 +19,8 @@ def decode(frames: FrameBatch) -> PacketBatch:
     ethertype, vlan_outer, vlan_inner, sport, dport, l4_len, l4_wire_len = i32
     l2_off, ip_off, seq, ack, l4_off, _spare = i64
     src_hi, src_lo, dst_hi, dst_lo = u64
-    decode_batch(
-        frames.data, frames.offset, frames.caplen, frames.linktype,
+    kernels.decode_batch(
+        frames.data, frames.offset, frames.caplen, frames.wirelen, frames.linktype,
         l3, ethertype, vlan_outer, vlan_inner, l2_off, ip_off,
         src_hi, src_lo, dst_hi, dst_lo, proto, sport, dport,
         tcp_flags, seq, ack, l4_off, l4_len, l4_wire_len, frag, err,

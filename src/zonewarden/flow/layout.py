@@ -25,12 +25,16 @@ F_DATA = 32
 H_SYN, H_SYNACK, H_ACK, H_DATA, H_FIN, H_RST, H_RETRANS = 0, 1, 2, 3, 4, 5, 6
 HISTORY_LETTERS = "SHADFRT"
 
+# Part of the key with proto, VLANs, addresses and ports: IPv4 addresses are stored IPv4-mapped, so
+# ``ipver`` (4 or 6) is what keeps an IPv6 flow between ::ffff:a.b.c.d addresses apart from IPv4's.
+# Aligned: numpy pads each field to its natural boundary, so the kernels' 64-bit fields are 8-byte aligned.
 FLOW_DTYPE = np.dtype(
     [
         ("used", np.uint8),
         ("proto", np.uint8),
         ("orig_is_a", np.uint8),
         ("end_reason", np.uint8),
+        ("ipver", np.uint8),
         ("vlan_outer", np.int32),
         ("vlan_inner", np.int32),
         ("a_port", np.int32),
@@ -57,7 +61,8 @@ FLOW_DTYPE = np.dtype(
         ("flags_r", np.uint16),
         ("icmp_type", np.int32),
         ("icmp_code", np.int32),
-    ]
+    ],
+    align=True,
 )
 
 # Table-level parameters, packed in one int64 array so the kernel signature stays short.

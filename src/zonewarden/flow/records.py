@@ -84,11 +84,12 @@ def flow_dicts(records: npt.NDArray[np.void]) -> Iterator[dict[str, Any]]:
         col["a_port"], col["b_port"], col["a_hi"], col["a_lo"], col["b_hi"], col["b_lo"], col["ts_first"],
         col["ts_last"], col["pkts_o"], col["pkts_r"], col["bytes_o"], col["bytes_r"], col["payload_o"],
         col["payload_r"], col["history"], col["flags_o"], col["flags_r"], col["icmp_type"], col["icmp_code"],
-        strict=True,
+        col["ipver"], strict=True,
     )
     for (fid, proto, orig_is_a, end_reason, vo, vi, a_port, b_port, a_hi, a_lo, b_hi, b_lo, ts_first, ts_last,
-         pkts_o, pkts_r, bytes_o, bytes_r, pay_o, pay_r, history, flags_o, flags_r, icmp_type, icmp_code) in rows:
-        a, b = format_address(a_hi, a_lo), format_address(b_hi, b_lo)
+         pkts_o, pkts_r, bytes_o, bytes_r, pay_o, pay_r, history, flags_o, flags_r, icmp_type, icmp_code,
+         ipver) in rows:
+        a, b = format_address(a_hi, a_lo, ipver), format_address(b_hi, b_lo, ipver)
         if orig_is_a:
             src, sport, dst, dport = a, a_port, b, b_port
         else:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
+from zonewarden import kernels
+from zonewarden.errors import ConfigError
 from zonewarden.flow.layout import (
     END_ACTIVE,
     END_EVICTED,
@@ -21,17 +24,20 @@ from zonewarden.flow.layout import (
     ST_NEED_ROOM,
     ST_OUT_FULL,
 )
-from zonewarden.kernels import expire_flows, rehash, update_flows
 from zonewarden.model.packets import PacketBatch
 
 NS = 1_000_000_000
+MAX_SECONDS = (2**63 - 1) // NS  # timeouts are held in int64 nanoseconds
 MIN_SLOTS = 1 << 14
 LOAD = 0.6  # linear probing stays short below this
 
 
 @dataclass(frozen=True, slots=True)
 class FlowSettings:
-    """Timeouts are in seconds of packet time (never wall time), so results reproduce exactly."""
+    """Timeouts are in seconds of packet time (never wall time), so results reproduce exactly.
+
+    Values outside their range (a timeout not above 0, fewer than one flow) raise ConfigError.
+    """
 
     tcp_idle: float = 300.0  # as Zeek's tcp_inactivity_timeout
     udp_idle: float = 60.0
@@ -40,6 +46,17 @@ class FlowSettings:
     active: float = 3600.0  # a record at least every hour for long-lived connections
     max_flows: int = 600_000  # live flows held at once; beyond it the least recently seen are evicted
     sweep_every: float = 30.0
+
+    def __post_init__(self) -> None:
+        flows = self.max_flows
+        if isinstance(flows, bool) or not isinstance(flows, numbers.Integral) or flows < 1:
+            raise ConfigError(f"max_flows must be a whole number of at least 1, not {flows!r}")
+        for name in ("tcp_idle", "udp_idle", "other_idle", "tcp_closed", "active", "sweep_every"):
+            value = getattr(self, name)
+            # (NaN fails the range test too)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value <= MAX_SECONDS:
+                raise ConfigError(f"{name} must be a number of seconds above 0 and at most {MAX_SECONDS}, "
+                                  f"not {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +120,7 @@ class FlowTable:
         before = int(self.params[5])
         while True:
             finished = np.zeros(max(1024, n - start), FLOW_DTYPE)
-            start, self.used, n_fin, status = update_flows(
+            start, self.used, n_fin, status = kernels.update_flows(
                 self.slots, self.params, start, self.used, self._limit,
                 pk.l3, pk.err, pk.frag, pk.vlan_outer, pk.vlan_inner, pk.src_hi, pk.src_lo, pk.dst_hi,
                 pk.dst_lo, pk.proto, pk.sport, pk.dport, pk.tcp_flags, pk.seq, pk.l4_wire_len,
@@ -143,7 +160,7 @@ class FlowTable:
 
     def _resize(self, size: int) -> None:
         new = np.zeros(size, FLOW_DTYPE)
-        rehash(self.slots, new)
+        kernels.rehash(self.slots, new)
         self.slots = new
         self.tombs = 0
 
@@ -152,7 +169,7 @@ class FlowTable:
         while resume >= 0:
             finished = np.zeros(max(1024, self.used), FLOW_DTYPE)
             sub = self.slots[resume:]
-            n_fin, freed, stop = expire_flows(sub, self.params, now, older_than, finished, 0, reason)
+            n_fin, freed, stop = kernels.expire_flows(sub, self.params, now, older_than, finished, 0, reason)
             self.used -= freed
             self.tombs += freed
             if n_fin:
@@ -162,7 +179,11 @@ class FlowTable:
             self._resize(self.slots.shape[0])
 
     def finish_all(self) -> None:
-        """End of input: every flow still open is finished (reason: active)."""
+        """End of input: flows already past a timeout at the last packet time are finished as a sweep
+        would (idle or active_timeout), so reasons do not depend on where batches were cut; every
+        flow still open is finished as active."""
+        if self.now >= 0:
+            self._expire(self.now, -1, END_IDLE)
         self._expire(-1, -1, END_ACTIVE)
         self.slots = np.zeros(MIN_SLOTS, FLOW_DTYPE)
         self.used = 0

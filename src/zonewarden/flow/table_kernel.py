@@ -1,9 +1,11 @@
 """The compiled flow table: open addressing with linear probing over a structured numpy array.
 
 Keys are canonical (endpoint A sorts before endpoint B) so both directions of a conversation land
-in one slot; ``orig_is_a`` remembers which endpoint is the originator. Finished flows are copied out
-into a caller-provided array, so the table itself never grows past its capacity. The record layout
-and constants live in ``layout.py``.
+in one slot; ``orig_is_a`` remembers which endpoint is the originator. The key holds the IP version:
+IPv4 addresses are stored IPv4-mapped, so only the version tells an IPv6 conversation between
+::ffff:a.b.c.d addresses from the IPv4 one. Finished flows are copied out into a caller-provided
+array, so the table itself never grows past its capacity. The record layout and constants live in
+``layout.py``.
 """
 
 from __future__ import annotations
@@ -45,7 +47,20 @@ from zonewarden.flow.layout import (
 
 
 @njit(cache=True, inline="always")
-def _hash(a_hi, a_lo, b_hi, b_lo, a_port, b_port, proto, vo, vi):  # type: ignore[no-untyped-def]
+def _family_salt(ipver, a_hi, a_lo, b_hi, b_lo):  # type: ignore[no-untyped-def]
+    """6 for IPv6 between two IPv4-mapped addresses (the one key an IPv4 flow could share), else 0.
+
+    It enters the slot hash and the flow id only there, so every other flow keeps its id.
+    """
+    mapped = np.uint64(0xFFFF)
+    if (ipver == 6 and a_hi == np.uint64(0) and b_hi == np.uint64(0)
+            and (a_lo >> np.uint64(32)) == mapped and (b_lo >> np.uint64(32)) == mapped):
+        return np.uint64(6)
+    return np.uint64(0)
+
+
+@njit(cache=True, inline="always")
+def _hash(a_hi, a_lo, b_hi, b_lo, a_port, b_port, proto, vo, vi, ipver):  # type: ignore[no-untyped-def]
     h = np.uint64(0x9E3779B97F4A7C15)
     m = np.uint64(0xBF58476D1CE4E5B9)
     for v in (a_hi, a_lo, b_hi, b_lo):
@@ -53,6 +68,7 @@ def _hash(a_hi, a_lo, b_hi, b_lo, a_port, b_port, proto, vo, vi):  # type: ignor
         h ^= h >> np.uint64(31)
     x = (np.uint64(a_port) << np.uint64(40)) | (np.uint64(b_port) << np.uint64(16)) | np.uint64(proto)
     x ^= (np.uint64(vo & 0xFFFF) << np.uint64(48)) ^ (np.uint64(vi & 0xFFFF) << np.uint64(24))
+    x ^= _family_salt(ipver, a_hi, a_lo, b_hi, b_lo) << np.uint64(60)
     h = (h ^ x) * m
     h ^= h >> np.uint64(29)
     return h
@@ -71,6 +87,7 @@ def _mix(h, v):  # type: ignore[no-untyped-def]
 @njit(cache=True)
 def _flow_fid(f):  # type: ignore[no-untyped-def]
     """The flow's id: a hash of its key, originator side and first packet time."""
+    salt = _family_salt(f.ipver, f.a_hi, f.a_lo, f.b_hi, f.b_lo)
     h = np.uint64(0x243F6A8885A308D3)
     h = _mix(h, f.a_hi)
     h = _mix(h, f.a_lo)
@@ -82,6 +99,8 @@ def _flow_fid(f):  # type: ignore[no-untyped-def]
     h = _mix(h, np.uint64(np.int64(f.vlan_outer)))
     h = _mix(h, np.uint64(np.int64(f.vlan_inner)))
     h = _mix(h, np.uint64(f.orig_is_a))
+    if salt != np.uint64(0):
+        h = _mix(h, salt)
     return _mix(h, np.uint64(f.ts_first))
 
 
@@ -155,7 +174,8 @@ def update_flows(  # type: ignore[no-untyped-def]
             a_hi, a_lo, b_hi, b_lo, a_port, b_port = d_hi, d_lo, s_hi, s_lo, dp, sp
         vo = vlan_outer[i]
         vi = vlan_inner[i]
-        h = _hash(a_hi, a_lo, b_hi, b_lo, a_port, b_port, pr, vo, vi) & np.uint64(mask)
+        ver = l3[i]
+        h = _hash(a_hi, a_lo, b_hi, b_lo, a_port, b_port, pr, vo, vi, ver) & np.uint64(mask)
         idx = np.int64(h)
         tomb = -1
         found = -1
@@ -168,7 +188,7 @@ def update_flows(  # type: ignore[no-untyped-def]
                     tomb = idx
             elif (s.a_lo == a_lo and s.b_lo == b_lo and s.a_port == a_port and s.b_port == b_port
                   and s.proto == pr and s.a_hi == a_hi and s.b_hi == b_hi
-                  and s.vlan_outer == vo and s.vlan_inner == vi):
+                  and s.vlan_outer == vo and s.vlan_inner == vi and s.ipver == ver):
                 found = idx
                 break
             idx = (idx + 1) & mask
@@ -206,6 +226,7 @@ def update_flows(  # type: ignore[no-untyped-def]
         if fresh:
             f.used = USED
             f.proto = pr
+            f.ipver = ver
             f.vlan_outer = vo
             f.vlan_inner = vi
             f.a_hi, f.a_lo, f.b_hi, f.b_lo = a_hi, a_lo, b_hi, b_lo
@@ -296,8 +317,11 @@ def update_flows(  # type: ignore[no-untyped-def]
 
 @njit(cache=True)
 def expire_flows(slots, params, now, older_than, finished, n_finished, reason):  # type: ignore[no-untyped-def]
-    """Move flows out of the table: those idle past their timeout (``older_than`` < 0), or with
+    """Move flows out of the table: those past a timeout at ``now`` (``older_than`` < 0), or with
     ``ts_last <= older_than`` (eviction), or all of them (``now`` < 0, end of input).
+
+    Flows finished by the eviction or end of input get ``reason``; flows past a timeout get the reason
+    update_flows would give them (idle if idle, else active_timeout), whatever ``reason`` says.
 
     Returns (finished count, slots freed, index to resume from or -1 when the scan completed).
     """
@@ -306,18 +330,21 @@ def expire_flows(slots, params, now, older_than, finished, n_finished, reason): 
         f = slots[idx]
         if f.used != USED:
             continue
+        why = reason
         if now < 0:
             go = True
         elif older_than >= 0:
             go = f.ts_last <= older_than
         else:
-            go = now - f.ts_last > _idle_limit(f, params) or now - f.ts_first > params[P_ACTIVE]
+            idle = now - f.ts_last > _idle_limit(f, params)
+            go = idle or now - f.ts_first > params[P_ACTIVE]
+            why = END_IDLE if idle else END_ACTIVE_TIMEOUT
         if not go:
             continue
         if n_finished >= finished.shape[0]:
             return n_finished, freed, idx
         finished[n_finished] = f
-        finished[n_finished].end_reason = reason
+        finished[n_finished].end_reason = why
         n_finished += 1
         f.used = TOMB
         freed += 1
@@ -332,7 +359,7 @@ def rehash(old, new):  # type: ignore[no-untyped-def]
         s = old[j]
         if s.used != USED:
             continue
-        h = _hash(s.a_hi, s.a_lo, s.b_hi, s.b_lo, s.a_port, s.b_port, s.proto, s.vlan_outer, s.vlan_inner)
+        h = _hash(s.a_hi, s.a_lo, s.b_hi, s.b_lo, s.a_port, s.b_port, s.proto, s.vlan_outer, s.vlan_inner, s.ipver)
         idx = np.int64(h & np.uint64(mask))
         while new[idx].used != EMPTY:
             idx = (idx + 1) & mask
