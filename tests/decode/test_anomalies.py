@@ -79,7 +79,7 @@ CASES = [
     ("udp-7-bytes", LINKTYPE_ETHERNET, eth(ipv4_with_l4(f.IPPROTO_UDP, bytes(7))), 0, "udp.truncated_header"),
     ("udp-cut-by-snaplen", LINKTYPE_ETHERNET, eth(UDP4), 14 + 20 + 6, "udp.truncated_header"),
     ("udp-length-7", LINKTYPE_ETHERNET, eth(patched(UDP4, 24, "!H", 7)), 0, "udp.bad_length"),
-    ("udp-length-past-ip", LINKTYPE_ETHERNET, eth(patched(UDP4, 24, "!H", 13)), 0, "udp.bad_length"),
+    ("udp-length-past-ip", LINKTYPE_ETHERNET, eth(patched(UDP4, 24, "!H", 13)), 0, "udp.length_exceeds_ip_payload"),
     ("udp6-length-zero", LINKTYPE_ETHERNET, eth(patched(UDP6, 44, "!H", 0)), 0, None),  # jumbogram form: legal
     ("udp4-length-zero", LINKTYPE_ETHERNET, eth(patched(UDP4, 24, "!H", 0)), 0, "udp.bad_length"),
     ("icmp-3-bytes", LINKTYPE_ETHERNET, eth(ipv4_with_l4(f.IPPROTO_ICMP, bytes(3))), 0, "icmp.truncated_header"),

@@ -78,10 +78,6 @@ def reassembled_datagram(frame: TsharkFrame, _layer: L4Layer) -> bool:
     return bool(frame.reassembled_from)
 
 
-def udp_length_beyond_payload(frame: TsharkFrame, layer: L4Layer) -> bool:
-    return layer.key.proto == "udp" and frame.udp_length_bad and len(frame.layers) == 1
-
-
 EXCEPTIONS: tuple[PeerDifference, ...] = (
     PeerDifference(
         "gre-tunnel",
@@ -122,16 +118,7 @@ EXCEPTIONS: tuple[PeerDifference, ...] = (
     ),
 )
 
-KNOWN_BUGS: tuple[PeerDifference, ...] = (
-    PeerDifference(
-        "udp-length-beyond-ip-payload",
-        "BUG: a UDP datagram whose length field exceeds its IP payload gets decode error udp.bad_length and "
-        "is left out of every flow; tshark (expert 'Bad length value') and Zeek (weird "
-        "UDP_datagram_length_mismatch) still count it for its 5-tuple",
-        frozenset({"robustness/ndpi/fuzz-2006-06-26-2594.pcap"}),
-        udp_length_beyond_payload,
-    ),
-)
+KNOWN_BUGS: tuple[PeerDifference, ...] = ()  # ours is wrong: none known
 # Frame-count differences that are bugs: strict xfail, so the fix makes the test fail until removed.
 FRAME_COUNT_BUGS: dict[str, str] = {}  # capture -> reason
 ALL_RULES = KNOWN_BUGS + EXCEPTIONS  # known bugs first: a bug's drop wins over a byte adjustment

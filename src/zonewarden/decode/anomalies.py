@@ -23,7 +23,13 @@ NULL_UNKNOWN_FAMILY = 16
 IPV4_BAD_FRAGMENT = 17
 IPV6_BAD_FRAGMENT = 18
 
+# Codes from SOFT up mark an anomaly in a packet that is still usable: it is counted in its flow and
+# its payload is delivered; codes below SOFT make the packet unusable beyond the failing layer.
+SOFT = 64
+UDP_LENGTH_EXCEEDS_IP = 64
+
 NAMES: dict[int, str] = {
+    UDP_LENGTH_EXCEEDS_IP: "udp.length_exceeds_ip_payload",
     UNKNOWN_LINKTYPE: "link.unknown_linktype",
     L2_TRUNCATED: "link.truncated_header",
     VLAN_TRUNCATED: "vlan.truncated_tag",

@@ -404,11 +404,15 @@ def decode_batch(  # type: ignore[no-untyped-def]
             dport[i] = _be16(data, p + 2)
             ulen = _be16(data, p + 4)
             if frag[i] == 0:
-                if ulen < 8 or p + ulen > wire_end:
-                    # UDP length 0 is legal for IPv6 jumbograms only; otherwise it contradicts IP.
+                if ulen < 8:
+                    # UDP length 0 is legal for IPv6 jumbograms only; below 8 it cannot even cover the header.
                     if not (ulen == 0 and l3[i] == L3_IPV6):
                         err[i] = A.UDP_BAD_LENGTH
                         continue
+                elif p + ulen > wire_end:
+                    # Claims more than IP carries: an anomaly, but the datagram still belongs to its flow
+                    # (as tshark and Zeek count it); the payload is what IP delivered.
+                    err[i] = A.UDP_LENGTH_EXCEEDS_IP
                 else:
                     wire_end = p + ulen
                     if wire_end < l4_end:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from zonewarden.decode.anomalies import SOFT
 from zonewarden.flow.layout import (
     EMPTY,
     END_ACTIVE,
@@ -159,7 +160,7 @@ def update_flows(  # type: ignore[no-untyped-def]
         out_uid[i] = -1
         out_dir[i] = 0
         out_fid[i] = 0
-        if err[i] != 0 or frag[i] != 0 or (l3[i] != 4 and l3[i] != 6):
+        if (err[i] != 0 and err[i] < SOFT) or frag[i] != 0 or (l3[i] != 4 and l3[i] != 6):
             i += 1
             continue
         pr = proto[i]

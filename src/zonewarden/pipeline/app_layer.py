@@ -13,6 +13,7 @@ from collections.abc import Iterable
 import numpy as np
 import numpy.typing as npt
 
+from zonewarden.decode.anomalies import SOFT
 from zonewarden.flow.table import FlowAttribution, flow_id_text
 from zonewarden.flow.tcp_reassembly import Chunk
 from zonewarden.model.packets import PacketBatch, format_address
@@ -127,7 +128,7 @@ class AppLayer:
                 return
 
     def _datagrams(self, pk: PacketBatch, flows: FlowAttribution) -> None:
-        idx = np.flatnonzero((pk.proto == 17) & (flows.uid >= 0) & (pk.err == 0))
+        idx = np.flatnonzero((pk.proto == 17) & (flows.uid >= 0) & ((pk.err == 0) | (pk.err >= SOFT)))
         if idx.shape[0] == 0:
             return
         fr = pk.frames
