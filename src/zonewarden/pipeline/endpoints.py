@@ -54,10 +54,17 @@ class EndpointObserver:
         if ip.any():
             idx = np.flatnonzero(ip)
             macs = _macs(fr.data, pk.l2_off[idx] + 6)
-            self._add(macs, pk.src_hi[idx], pk.src_lo[idx], pk.vlan_outer[idx], fr.ts_ns[idx], "ip")
-            # Receivers too: a device that only ever receives (a syslog collector) is still a device.
             dst_macs = _macs(fr.data, pk.l2_off[idx])
-            self._add(dst_macs, pk.dst_hi[idx], pk.dst_lo[idx], pk.vlan_outer[idx], fr.ts_ns[idx], "dst")
+            # The family rides in the source tag: an IPv6 host at ::ffff:a.b.c.d is not the IPv4 host a.b.c.d.
+            for family, tag in ((4, ""), (6, "6")):
+                sel = pk.l3[idx] == family
+                if sel.any():
+                    part = idx[sel]
+                    self._add(macs[sel], pk.src_hi[part], pk.src_lo[part], pk.vlan_outer[part], fr.ts_ns[part],
+                              "ip" + tag)
+                    # Receivers too: a device that only ever receives (a syslog collector) is still a device.
+                    self._add(dst_macs[sel], pk.dst_hi[part], pk.dst_lo[part], pk.vlan_outer[part],
+                              fr.ts_ns[part], "dst" + tag)
         other = eth & ~ip
         if other.any():
             # Layer-2-only talkers (GOOSE, EtherCAT, PROFINET RT, LLC, and ARP whatever its body) are devices too.
@@ -139,7 +146,8 @@ class EndpointObserver:
         for (m, h, lo, v, source), acc in sorted(self._acc.items()):
             if m == 0 or (m >> 40) & 1:  # null and group (multicast/broadcast) MACs never identify a sender
                 continue
-            ip = None if source == "l2" else format_address(h, lo)
+            ip = None if source == "l2" else format_address(h, lo, 6 if source.endswith("6") else 4)
+            source = source.rstrip("6")
             out.append(EndpointSighting(mac_text(m), ip, v if v >= 0 else None, acc.first / 1e9, acc.last / 1e9,
                                         acc.packets, source))
         return out
