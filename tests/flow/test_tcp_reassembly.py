@@ -79,8 +79,9 @@ def seg(
     fin: bool = False,
     rst: bool = False,
     ts: int = 0,
+    frame: int = 0,
 ) -> list[Chunk]:
-    return r.add(seq % 2**32, payload, syn=syn, fin=fin, rst=rst, ts_ns=ts)
+    return r.add(seq % 2**32, payload, syn=syn, fin=fin, rst=rst, ts_ns=ts, frame=frame)
 
 
 def started(
@@ -159,49 +160,102 @@ def test_retransmission_of_delivered_data_is_counted_and_dropped() -> None:
 def test_partial_overlap_with_different_content_first_received_wins() -> None:
     r, stats, _ = started()
     # Out of order: the read request at offset 12 is buffered first.
-    assert seg(r, ISN + 13, MODBUS_READ_REQ) == []
+    assert seg(r, ISN + 13, MODBUS_READ_REQ, ts=1, frame=11) == []
     assert stats.out_of_order_segments == 1
     # 6 new bytes, then the write request over offsets 12-23, where the read request is kept.
     later = bytes(6) + MODBUS_WRITE_REQ
-    assert seg(r, ISN + 7, later) == []
+    assert seg(r, ISN + 7, later, ts=2, frame=12) == []
     assert stats.overlapping_segments == 1
     # Bytes 7, 10 and 11 of the two requests differ: function 03 vs 06, quantity 000a vs ffff.
     assert stats.overlap_conflict_bytes == 3
-    chunks = seg(r, ISN + 1, bytes(6), ts=9)
-    assert chunks == [Chunk(0, bytes(12) + MODBUS_READ_REQ, 0, 9)]
+    # The kept bytes keep the frame that first carried them; frame 12 only owns the 6 bytes it added.
+    chunks = seg(r, ISN + 1, bytes(6), ts=9, frame=13)
+    assert chunks == [
+        Chunk(0, bytes(6), 0, 9, 13),
+        Chunk(6, bytes(6), 0, 2, 12),
+        Chunk(12, MODBUS_READ_REQ, 0, 1, 11),
+    ]
 
 
-def test_out_of_order_fill_in_delivers_everything_in_one_chunk() -> None:
+def test_segment_filling_holes_around_kept_data_owns_only_the_holes() -> None:
+    r, stats, _ = started()
+    seg(r, ISN + 13, MODBUS_READ_REQ_2, ts=1, frame=21)  # kept: offsets 12-23
+    # One segment over offsets 0-35: the same request 2 in the middle, new bytes on either side.
+    chunks = seg(r, ISN + 1, MODBUS_READ_REQ + MODBUS_READ_REQ_2 + MODBUS_READ_REQ_3, ts=2, frame=22)
+    assert chunks == [
+        Chunk(0, MODBUS_READ_REQ, 0, 2, 22),
+        Chunk(12, MODBUS_READ_REQ_2, 0, 1, 21),
+        Chunk(24, MODBUS_READ_REQ_3, 0, 2, 22),
+    ]
+    assert (stats.overlapping_segments, stats.overlap_conflict_bytes) == (1, 0)
+
+
+def test_out_of_order_fill_in_delivers_each_segment_with_its_own_frame() -> None:
     r, stats, budget = started()
-    assert seg(r, ISN + 25, MODBUS_READ_REQ_3, ts=1) == []
-    assert seg(r, ISN + 13, MODBUS_READ_REQ_2, ts=2) == []
+    assert seg(r, ISN + 25, MODBUS_READ_REQ_3, ts=1, frame=5) == []
+    assert seg(r, ISN + 13, MODBUS_READ_REQ_2, ts=2, frame=6) == []
     assert r.buffered_bytes == 24
     assert budget.used == 24
-    # The segment that closes the hole completes the chunk and gives it its packet time.
-    chunks = seg(r, ISN + 1, MODBUS_READ_REQ, ts=3)
-    assert chunks == [Chunk(0, MODBUS_READ_REQ + MODBUS_READ_REQ_2 + MODBUS_READ_REQ_3, 0, 3)]
+    # The segment that closes the hole makes all three deliverable; each keeps the frame that carried it,
+    # as Wireshark attributes a message to the frame holding its last byte.
+    chunks = seg(r, ISN + 1, MODBUS_READ_REQ, ts=3, frame=7)
+    assert chunks == [
+        Chunk(0, MODBUS_READ_REQ, 0, 3, 7),
+        Chunk(12, MODBUS_READ_REQ_2, 0, 2, 6),
+        Chunk(24, MODBUS_READ_REQ_3, 0, 1, 5),
+    ]
     assert stats.out_of_order_segments == 2
     assert stats.gaps == 0
     assert r.buffered_bytes == 0
     assert budget.used == 0
 
 
+def test_contiguous_data_of_one_segment_stays_one_chunk() -> None:
+    r, _, _ = started()
+    seg(r, ISN + 13, MODBUS_READ_REQ_2, ts=1, frame=5)
+    # A segment over the hole and the kept request: its own bytes are the hole, delivered whole.
+    chunks = seg(r, ISN + 1, MODBUS_READ_REQ + MODBUS_READ_REQ_2, ts=2, frame=6)
+    assert chunks == [Chunk(0, MODBUS_READ_REQ, 0, 2, 6), Chunk(12, MODBUS_READ_REQ_2, 0, 1, 5)]
+    # In order again: a segment ending exactly where buffered data starts is delivered without buffering.
+    seg(r, ISN + 37, MODBUS_READ_REQ, ts=3, frame=8)
+    chunks = seg(r, ISN + 25, MODBUS_READ_REQ_3, ts=4, frame=9)
+    assert chunks == [Chunk(24, MODBUS_READ_REQ_3, 0, 4, 9), Chunk(36, MODBUS_READ_REQ, 0, 3, 8)]
+
+
 def test_hole_closed_by_ack_becomes_a_gap_chunk() -> None:
     r, stats, _ = started()
-    seg(r, ISN + 1, MODBUS_READ_REQ)
-    seg(r, ISN + 25, MODBUS_READ_REQ_3)  # request 2 was lost by the capture
+    seg(r, ISN + 1, MODBUS_READ_REQ, ts=10, frame=1)
+    seg(r, ISN + 25, MODBUS_READ_REQ_3, ts=30, frame=3)  # request 2 was lost by the capture
     # The peer acknowledges through request 3: it got request 2, so the hole is a real loss.
-    chunks = r.ack(ISN + 37, ts_ns=44)
-    assert chunks == [Chunk(12, b"", 12, 44), Chunk(24, MODBUS_READ_REQ_3, 0, 44)]
+    chunks = r.ack(ISN + 37, ts_ns=44, frame=4)
+    # The gap belongs to the ACK's packet; the data held behind it to the segment that carried it.
+    assert chunks == [Chunk(12, b"", 12, 44, 4), Chunk(24, MODBUS_READ_REQ_3, 0, 30, 3)]
     assert (stats.gaps, stats.gap_bytes) == (1, 12)
     assert r.buffered_bytes == 0
 
 
+def test_gap_declared_by_ack_delivers_buffered_segments_with_their_own_frames() -> None:
+    # A capture that dropped the first segment: everything after it waits until the peer's ACK proves the hole.
+    r, _, budget = started()
+    seg(r, ISN + 13, MODBUS_READ_REQ_2, ts=2, frame=2)
+    seg(r, ISN + 25, MODBUS_READ_REQ_3, ts=3, frame=3)
+    seg(r, ISN + 49, MODBUS_READ_REQ, ts=5, frame=5)  # and a second hole before this one
+    chunks = r.ack(ISN + 61, ts_ns=6, frame=6)
+    assert chunks == [
+        Chunk(0, b"", 12, 6, 6),
+        Chunk(12, MODBUS_READ_REQ_2, 0, 2, 2),
+        Chunk(24, MODBUS_READ_REQ_3, 0, 3, 3),
+        Chunk(36, b"", 12, 6, 6),
+        Chunk(48, MODBUS_READ_REQ, 0, 5, 5),
+    ]
+    assert budget.used == 0
+
+
 def test_ack_beyond_everything_buffered_declares_each_hole() -> None:
     r, stats, _ = started()
-    seg(r, ISN + 13, MODBUS_READ_REQ_2, ts=7)
-    chunks = r.ack(ISN + 1 + 48)  # no time given: the last packet time is used
-    assert chunks == [Chunk(0, b"", 12, 7), Chunk(12, MODBUS_READ_REQ_2, 0, 7), Chunk(24, b"", 24, 7)]
+    seg(r, ISN + 13, MODBUS_READ_REQ_2, ts=7, frame=3)
+    chunks = r.ack(ISN + 1 + 48)  # no time or frame given: the last packet's are used
+    assert chunks == [Chunk(0, b"", 12, 7, 3), Chunk(12, MODBUS_READ_REQ_2, 0, 7, 3), Chunk(24, b"", 24, 7, 3)]
     assert (stats.gaps, stats.gap_bytes) == (2, 36)
     assert r.next_offset == 48
 
@@ -217,10 +271,10 @@ def test_stale_or_early_ack_is_ignored() -> None:
 
 def test_hole_closed_by_byte_limit_is_a_gap_chunk_and_counted() -> None:
     r, stats, budget = started(ReassemblyLimits(max_buffered_per_direction=20))
-    assert seg(r, ISN + 13, MODBUS_READ_REQ_2) == []
+    assert seg(r, ISN + 13, MODBUS_READ_REQ_2, ts=7, frame=1) == []
     # 24 bytes would be buffered: over the limit, so the stream gives up on the hole at offset 0.
-    chunks = seg(r, ISN + 37, MODBUS_READ_REQ_3, ts=8)
-    assert chunks == [Chunk(0, b"", 12, 8), Chunk(12, MODBUS_READ_REQ_2, 0, 8)]
+    chunks = seg(r, ISN + 37, MODBUS_READ_REQ_3, ts=8, frame=2)
+    assert chunks == [Chunk(0, b"", 12, 8, 2), Chunk(12, MODBUS_READ_REQ_2, 0, 7, 1)]
     assert stats.limit_drops == 1
     assert r.buffered_bytes == 12
     assert budget.used == 12
@@ -231,29 +285,28 @@ def test_hole_closed_by_byte_limit_is_a_gap_chunk_and_counted() -> None:
 
 def test_hole_closed_by_segment_limit() -> None:
     r, stats, _ = started(ReassemblyLimits(max_segments_per_direction=2))
-    seg(r, ISN + 13, MODBUS_READ_REQ)
-    seg(r, ISN + 37, MODBUS_READ_REQ_2)
-    # A third island: the lowest hole is given up; the second hole remains.
-    chunks = seg(r, ISN + 61, MODBUS_READ_REQ_3)
-    assert chunks == [Chunk(0, b"", 12, 0), Chunk(12, MODBUS_READ_REQ, 0, 0)]
-    assert stats.limit_drops == 1
-    # Adjacent out-of-order data, on either side, merges into one island: no new island, no drop.
-    seg(r, ISN + 49, MODBUS_READ_REQ_2)
-    seg(r, ISN + 73, MODBUS_READ_REQ)
-    assert stats.limit_drops == 1
-    assert r.buffered_bytes == 48
+    seg(r, ISN + 13, MODBUS_READ_REQ, frame=1)
+    seg(r, ISN + 37, MODBUS_READ_REQ_2, frame=2)
+    # A third piece: the lowest hole is given up; the second hole remains.
+    chunks = seg(r, ISN + 61, MODBUS_READ_REQ_3, frame=3)
+    assert chunks == [Chunk(0, b"", 12, 0, 3), Chunk(12, MODBUS_READ_REQ, 0, 0, 1)]
+    assert (stats.limit_drops, r.buffered_bytes) == (1, 24)
 
 
-def test_adjacent_out_of_order_segments_merge_into_one_island() -> None:
-    r, stats, _ = started(ReassemblyLimits(max_segments_per_direction=1))
-    seg(r, ISN + 25, MODBUS_READ_REQ_3)
-    seg(r, ISN + 13, MODBUS_READ_REQ_2)  # touches the island's left edge
-    seg(r, ISN + 37, MODBUS_READ_REQ)  # touches its right edge
-    assert (stats.limit_drops, r.buffered_bytes) == (0, 36)
-    chunks = seg(r, ISN + 1, MODBUS_READ_REQ)
+def test_adjacent_out_of_order_segments_are_separate_pieces_under_the_segment_limit() -> None:
+    # Each piece keeps its own frame, so touching segments are not merged and each counts against the limit.
+    r, stats, _ = started(ReassemblyLimits(max_segments_per_direction=2))
+    seg(r, ISN + 25, MODBUS_READ_REQ_3, frame=3)
+    seg(r, ISN + 13, MODBUS_READ_REQ_2, frame=2)  # touches the first piece's left edge
+    assert (stats.limit_drops, r.buffered_bytes) == (0, 24)
+    chunks = seg(r, ISN + 37, MODBUS_READ_REQ, frame=4)  # touches the right edge: a third piece
     assert chunks == [
-        Chunk(0, MODBUS_READ_REQ + MODBUS_READ_REQ_2 + MODBUS_READ_REQ_3 + MODBUS_READ_REQ, 0, 0)
+        Chunk(0, b"", 12, 0, 4),
+        Chunk(12, MODBUS_READ_REQ_2, 0, 0, 2),
+        Chunk(24, MODBUS_READ_REQ_3, 0, 0, 3),
+        Chunk(36, MODBUS_READ_REQ, 0, 0, 4),
     ]
+    assert (stats.limit_drops, r.buffered_bytes) == (1, 0)
 
 
 def test_single_segment_larger_than_the_byte_limit_is_delivered_after_a_gap() -> None:
@@ -264,15 +317,15 @@ def test_single_segment_larger_than_the_byte_limit_is_delivered_after_a_gap() ->
 
 def test_flush_delivers_buffered_data_with_gap_chunks_and_releases_budget() -> None:
     r, stats, budget = started()
-    seg(r, ISN + 13, MODBUS_READ_REQ_2)
-    seg(r, ISN + 37, MODBUS_READ_REQ_3)
+    seg(r, ISN + 13, MODBUS_READ_REQ_2, ts=1, frame=1)
+    seg(r, ISN + 37, MODBUS_READ_REQ_3, ts=2, frame=2)
     assert budget.used == 24
     chunks = r.flush(ts_ns=99)
     assert chunks == [
-        Chunk(0, b"", 12, 99),
-        Chunk(12, MODBUS_READ_REQ_2, 0, 99),
-        Chunk(24, b"", 12, 99),
-        Chunk(36, MODBUS_READ_REQ_3, 0, 99),
+        Chunk(0, b"", 12, 99, 2),
+        Chunk(12, MODBUS_READ_REQ_2, 0, 1, 1),
+        Chunk(24, b"", 12, 99, 2),
+        Chunk(36, MODBUS_READ_REQ_3, 0, 2, 2),
     ]
     assert (stats.gaps, stats.gap_bytes) == (2, 24)
     assert budget.used == 0
@@ -309,7 +362,17 @@ def test_data_after_fin_is_counted_and_dropped() -> None:
     assert r.flush() == []
 
 
-def test_fin_drops_an_island_starting_exactly_at_it() -> None:
+def test_fin_trims_a_buffered_piece_that_it_cuts_and_the_rest_keeps_its_frame() -> None:
+    r, stats, budget = started()
+    seg(r, ISN + 7, MODBUS_READ_REQ_2, ts=1, frame=1)  # offsets 6-17
+    # The FIN lands at offset 12: the piece's last 6 bytes are after it; its first 6 are kept over this segment's.
+    chunks = seg(r, ISN + 1, MODBUS_READ_REQ, fin=True, ts=2, frame=2)
+    assert chunks == [Chunk(0, MODBUS_READ_REQ[:6], 0, 2, 2), Chunk(6, MODBUS_READ_REQ_2[:6], 0, 1, 1)]
+    assert (stats.bytes_after_fin, budget.used) == (6, 0)
+    assert r.finished
+
+
+def test_fin_drops_an_piece_starting_exactly_at_it() -> None:
     r, stats, budget = started()
     seg(r, ISN + 13, MODBUS_READ_REQ_2)
     seg(r, ISN + 13, fin=True)  # out of order: the stream is 12 bytes, none captured yet
@@ -328,9 +391,9 @@ def test_fin_before_delivered_data_is_ignored() -> None:
 
 def test_rst_ends_the_stream_and_its_payload_is_not_data() -> None:
     r, stats, budget = started()
-    seg(r, ISN + 13, MODBUS_READ_REQ_2)
-    chunks = seg(r, ISN + 1, b"connection reset", rst=True, ts=6)
-    assert chunks == [Chunk(0, b"", 12, 6), Chunk(12, MODBUS_READ_REQ_2, 0, 6)]
+    seg(r, ISN + 13, MODBUS_READ_REQ_2, ts=5, frame=5)
+    chunks = seg(r, ISN + 1, b"connection reset", rst=True, ts=6, frame=6)
+    assert chunks == [Chunk(0, b"", 12, 6, 6), Chunk(12, MODBUS_READ_REQ_2, 0, 5, 5)]
     assert r.finished
     assert budget.used == 0
     assert stats.bytes_delivered == 12
@@ -417,19 +480,39 @@ def check_contiguous(chunks: list[Chunk]) -> None:
         offset += chunk.gap + len(chunk.data)
 
 
+class Carriers:
+    """Which segment (frame, time) first carried each stream offset, as the test sends them."""
+
+    def __init__(self) -> None:
+        self.first: dict[int, tuple[int, int]] = {}
+
+    def sent(self, offset: int, nbytes: int, frame: int, ts: int) -> None:
+        for k in range(offset, offset + nbytes):
+            self.first.setdefault(k, (frame, ts))
+
+    def check(self, chunks: list[Chunk]) -> None:
+        """Every data chunk carries the frame and time of the segment that first carried each of its bytes."""
+        for c in chunks:
+            for k in range(c.offset, c.offset + len(c.data)):
+                assert self.first[k] == (c.frame, c.ts_ns), (k, c)
+
+
 @given(segmented_streams(), st.integers(0, 40))
 def test_property_shuffled_duplicated_segments_reassemble_exactly(
     stream: tuple[bytes, int, list[tuple[int, int]]], fin_at: int
 ) -> None:
     data, isn, ranges = stream
     r, stats, budget = make()
+    carriers = Carriers()
     chunks = seg(r, isn, syn=True)
     for i, (a, b) in enumerate(ranges):
         if i == fin_at:
-            chunks += seg(r, isn + 1 + len(data), fin=True)
-        chunks += seg(r, isn + 1 + a, data[a:b], ts=i)
+            chunks += seg(r, isn + 1 + len(data), fin=True, ts=-1, frame=-1)
+        chunks += seg(r, isn + 1 + a, data[a:b], ts=10 * i, frame=i + 1)
+        carriers.sent(a, b - a, i + 1, 10 * i)
     chunks += r.flush()
     check_contiguous(chunks)
+    carriers.check(chunks)
     assert b"".join(c.data for c in chunks) == data
     assert all(c.gap == 0 for c in chunks)
     assert stats.gaps == stats.limit_drops == stats.overlap_conflict_bytes == stats.bytes_after_fin == 0
@@ -456,18 +539,33 @@ def test_property_lost_segments_become_gaps_that_account_for_the_stream(
     limits = ReassemblyLimits(max_buffered_per_direction=max_bytes, max_segments_per_direction=max_segments)
     budget = ReassemblyBudget(capacity)
     r = StreamReassembler(limits, budget, ReassemblyStats())
+    carriers = Carriers()
     chunks = seg(r, isn, syn=True)
+    frame = 0
+
+    def took(new: list[Chunk]) -> None:
+        # Gap chunks belong to the call that declared them; data chunks are checked against their carriers.
+        assert all(c.frame == frame and c.ts_ns == 10 * frame for c in new if c.gap)
+        chunks.extend(new)
+
     for a, b in ranges:
         if draws.draw(st.booleans(), label="lost"):
             continue
-        chunks += seg(r, isn + 1 + a, data[a:b])
+        frame += 1
+        took(seg(r, isn + 1 + a, data[a:b], ts=10 * frame, frame=frame))
+        carriers.sent(a, b - a, frame, 10 * frame)
         if draws.draw(st.integers(0, 3), label="ack") == 0:  # the peer acks what it has received
-            chunks += r.ack(isn + 1 + draws.draw(st.integers(0, len(data)), label="ack_no"))
+            frame += 1
+            took(r.ack(isn + 1 + draws.draw(st.integers(0, len(data)), label="ack_no"), ts_ns=10 * frame,
+                       frame=frame))
         assert r.buffered_bytes <= max_bytes
+        assert r.buffered_segments <= max_segments
         assert budget.used <= capacity
-    chunks += seg(r, isn + 1 + len(data), fin=True)  # the FIN is captured: the length is known
-    chunks += r.flush()
+    frame += 1
+    took(seg(r, isn + 1 + len(data), fin=True, ts=10 * frame, frame=frame))  # the FIN is captured: length known
+    took(r.flush())  # without a time or frame: the FIN's
     check_contiguous(chunks)
+    carriers.check(chunks)
     assert sum(c.gap + len(c.data) for c in chunks) == len(data)
     for c in chunks:
         assert c.data == data[c.offset : c.offset + len(c.data)]
@@ -483,14 +581,17 @@ def test_property_first_received_byte_wins_at_every_offset(
 ) -> None:
     # Segments with arbitrary (conflicting) content, then one covering the whole 60-byte stream.
     r, stats, _ = make()
+    carriers = Carriers()
     chunks = seg(r, ISN, syn=True)
     expected: dict[int, int] = {}
-    for off, payload in [*segments, (0, base)]:
+    for n, (off, payload) in enumerate([*segments, (0, base)], start=1):
         payload = payload[: 60 - off]
-        chunks += seg(r, ISN + 1 + off, payload)
+        chunks += seg(r, ISN + 1 + off, payload, ts=n, frame=n)
+        carriers.sent(off, len(payload), n, n)
         for i, byte in enumerate(payload):
             expected.setdefault(off + i, byte)
     chunks += r.flush()
     check_contiguous(chunks)
+    carriers.check(chunks)
     assert b"".join(c.data for c in chunks) == bytes(expected[i] for i in range(60))
     assert stats.gaps == 0

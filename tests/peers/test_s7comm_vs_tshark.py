@@ -58,20 +58,6 @@ EXCEPTIONS: dict[tuple[str, int], str] = {
     **{(_CLEAN, f): "first captured copy of server data flagged by tshark as spurious retransmission"
        for f in (398, 412, 1273, 1456, 1611, 1746, 2002, 2296, 2299, 2859, 3654, 4060)},
 }
-# Captures published without their 7-byte empty COTP data TPDUs (every sequence hole in them is a multiple of
-# 7 bytes): tshark dissects each segment after a hole at once, while our stream reassembly holds data after a
-# hole until the peer's ACK proves the hole, i.e. until the next segment of that direction, and its chunk
-# carries that later frame (flow/tcp_reassembly.py: a chunk's frame is the one that made it deliverable). Here
-# messages are paired per TCP direction in stream order instead of per frame; every field is still compared,
-# and ours may only come later, never earlier. Frame pairing works again once buffered data keeps the frame of
-# the segment that carried it.
-IN_ORDER: dict[str, str] = {
-    f"s7comm/gymgit-s7-pcaps/{name}": "7-byte empty COTP DT TPDUs filtered out of the capture"
-    for name in ("step7_s300_AuthPassword.pcapng", "step7_s300_download.pcapng", "tia_s300_downloadOb1.pcapng",
-                 "tia_s300_goOnline.pcapng", "wincc_s300_setup-alarm-read-write.pcapng",
-                 "wincc_s400_production.pcapng")
-}
-
 Messages = dict[int, list[dict[str, Any]]]
 
 
@@ -297,43 +283,12 @@ PLUS_FIELDS: dict[str, Any] = {
 }
 
 
-def _compare_in_order(rel: str, ours: Messages, theirs: Messages, fields: dict[str, Any]) -> Agreement:
-    """Pair messages per TCP direction in stream order (see IN_ORDER); ours may be reported later, not earlier."""
-    result = Agreement(ours=sum(map(len, ours.values())), theirs=sum(map(len, theirs.values())))
-    mine: dict[Direction, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
-    their: dict[Direction, list[tuple[int, dict[str, Layer]]]] = defaultdict(list)
-    for frame in sorted(ours):
-        for row in ours[frame]:
-            mine[(row["src"], row["sport"], row["dst"], row["dport"])].append((frame, row))
-    for frame in sorted(theirs):
-        for msg in theirs[frame]:
-            their[_directions(rel)[frame]].append((frame, msg))
-    for key in sorted(set(mine) | set(their)):
-        a, b = mine[key], their[key]
-        if len(a) != len(b):
-            extra = (a if len(a) > len(b) else b)[min(len(a), len(b))][0]
-            result.unmatched.append((rel, extra, f"{len(a)} ours vs {len(b)} tshark in direction {key}"))
-        for (our_frame, row), (frame, msg) in zip(a, b, strict=False):
-            result.compared += 1
-            ok = our_frame >= frame
-            if not ok:
-                result.differences.append((rel, frame, "frame", our_frame, frame))
-            for name, read in fields.items():
-                expected = read(msg)
-                if expected is not None and row.get(name) != expected:
-                    ok = False
-                    result.differences.append((rel, frame, name, row.get(name), expected))
-            result.agreeing += ok
-    return result
-
-
 def _compare(rel: str) -> dict[str, Agreement]:
     ours, theirs = _ours(rel), _theirs(rel)
-    pair = (lambda *a: _compare_in_order(rel, *a)) if rel in IN_ORDER else (lambda *a: compare(rel, *a))
     return {
-        "s7comm": pair(dict(ours["s7comm"]), theirs["s7comm"], S7_FIELDS),
-        "cotp": pair(dict(ours["cotp"]), theirs["cotp"], COTP_FIELDS),
-        "s7comm_plus": pair(dict(ours["s7comm_plus"]), theirs["s7comm_plus"], PLUS_FIELDS),
+        "s7comm": compare(rel, dict(ours["s7comm"]), theirs["s7comm"], S7_FIELDS),
+        "cotp": compare(rel, dict(ours["cotp"]), theirs["cotp"], COTP_FIELDS),
+        "s7comm_plus": compare(rel, dict(ours["s7comm_plus"]), theirs["s7comm_plus"], PLUS_FIELDS),
     }
 
 

@@ -17,13 +17,14 @@ The defined behaviour (tests pin every rule):
 - **Overlaps: first received wins**, as Wireshark's "Follow TCP stream" shows. A segment that
   overlaps buffered out-of-order data only fills the holes; overlapped bytes whose content differs
   from what was kept are counted in ``overlap_conflict_bytes`` (an evasion signal).
-- **Out-of-order data** is buffered (adjacent pieces are merged) while the direction holds at most
-  ``max_buffered_per_direction`` bytes in at most ``max_segments_per_direction`` islands and the
-  shared ``ReassemblyBudget`` grants the bytes. When a limit bites, the stream gives up on the
-  lowest hole: it delivers a gap chunk up to the lowest buffered island, delivers from there, and
-  repeats until within limits (``limit_drops`` counts each hole given up). Data is never glued
-  across a hole: every hole is a gap chunk. Late data for a hole already declared is dropped as a
-  retransmission.
+- **Out-of-order data** is buffered as pieces: a piece is the new bytes of one segment (a segment
+  that fills several holes between kept bytes makes several pieces) with that segment's frame
+  number and packet time. The direction holds at most ``max_buffered_per_direction`` bytes in at
+  most ``max_segments_per_direction`` pieces while the shared ``ReassemblyBudget`` grants the
+  bytes. When a limit bites, the stream gives up on the lowest hole: it delivers a gap chunk up to
+  the lowest buffered piece, delivers from there, and repeats until within limits (``limit_drops``
+  counts each hole given up). Data is never glued across a hole: every hole is a gap chunk. Late
+  data for a hole already declared is dropped as a retransmission.
 - **ACKs.** When the peer acknowledges bytes beyond the delivery point, they were sent but not
   captured: the stream declares a gap up to min(ack, lowest buffered offset), delivers what follows,
   and repeats until the ack is reached.
@@ -35,8 +36,11 @@ The defined behaviour (tests pin every rule):
   that is the flow table's job, which passes ``rst=False`` for one it rejects.
 - **flush** delivers everything buffered with gap chunks for the holes (and up to the FIN, if the
   end is known), releases the budget, and ends the stream: later bytes count as after-FIN.
-- Gap chunks and data chunks carry the packet time of the call that made them deliverable (for
-  ``ack``/``flush`` without a time, the last packet time this stream saw).
+- **Attribution.** A data chunk carries the frame number and packet time of the segment that
+  carried its bytes, as Wireshark attributes a message to the frame holding its last byte: buffered
+  data delivered at once is split at segment ends (one segment's contiguous bytes stay one chunk),
+  so chunks of one call may go back in frame order. A gap chunk carries the frame and time of the
+  call that declared it (for ``ack``/``flush`` without them, the last this stream saw).
 """
 
 from __future__ import annotations
@@ -54,8 +58,8 @@ _SEQ_HALF = 1 << 31
 class ReassemblyLimits:
     """Memory bounds; an attacker controls how much out-of-order data arrives.
 
-    A "segment" here is a buffered island: contiguous out-of-order bytes are merged into one, so the
-    count bounds the holes being tracked (and the per-island list work), not the packets received.
+    A "segment" here is a buffered piece: the part of a received segment that was new, kept with its
+    frame number and time. Bounding them bounds that metadata, the holes tracked and the list work.
     """
 
     max_buffered_per_direction: int = 1 << 20
@@ -132,7 +136,7 @@ class Chunk:
     data: bytes
     gap: int
     ts_ns: int
-    frame: int = 0  # number of the frame whose segment made this deliverable (as Wireshark counts)
+    frame: int = 0  # frame (as Wireshark counts) of the segment that carried the data, or that declared the gap
 
 
 def _count_differing(kept: bytes | bytearray, new: bytes | bytearray) -> int:
@@ -144,20 +148,26 @@ def _count_differing(kept: bytes | bytearray, new: bytes | bytearray) -> int:
 
 
 class _Output:
-    """Collects one call's deliveries, merging contiguous data into one chunk (joined once)."""
+    """Collects one call's deliveries, merging contiguous data of one segment into one chunk (joined once)."""
 
-    __slots__ = ("_chunks", "_frame", "_parts", "_start", "_ts_ns")
+    __slots__ = ("_chunks", "_data_frame", "_data_ts_ns", "_frame", "_parts", "_start", "_ts_ns")
 
     def __init__(self, ts_ns: int, frame: int) -> None:
-        self._ts_ns = ts_ns
+        self._ts_ns = ts_ns  # for gap chunks: the call's packet
         self._frame = frame
         self._chunks: list[Chunk] = []
-        self._parts: list[bytes | bytearray] = []
+        self._parts: list[bytes] = []
         self._start = 0
+        self._data_ts_ns = 0  # the segment the open data chunk comes from
+        self._data_frame = 0
 
-    def data(self, offset: int, data: bytes | bytearray) -> None:
+    def data(self, offset: int, data: bytes, ts_ns: int, frame: int) -> None:
+        if self._parts and (frame != self._data_frame or ts_ns != self._data_ts_ns):
+            self._close_data()
         if not self._parts:
             self._start = offset
+            self._data_ts_ns = ts_ns
+            self._data_frame = frame
         self._parts.append(data)
 
     def gap(self, offset: int, nbytes: int) -> None:
@@ -170,8 +180,12 @@ class _Output:
 
     def _close_data(self) -> None:
         if self._parts:
-            self._chunks.append(Chunk(self._start, b"".join(self._parts), 0, self._ts_ns, self._frame))
+            self._chunks.append(Chunk(self._start, b"".join(self._parts), 0, self._data_ts_ns, self._data_frame))
             self._parts = []
+
+
+# A buffered piece: (data, packet time, frame number) of the segment that carried it.
+_Piece = tuple[bytes, int, int]
 
 
 class StreamReassembler:
@@ -184,9 +198,9 @@ class StreamReassembler:
         self._base: int | None = None  # sequence number (mod 2**32) of offset 0; None until started
         self._next = 0  # offset of the next byte to deliver
         self._end: int | None = None  # offset of the FIN, or where flush/RST ended the stream
-        # Buffered out-of-order islands: sorted, disjoint, non-adjacent, all beyond self._next.
+        # Buffered out-of-order pieces: sorted by start, disjoint (they may touch), non-empty, beyond self._next.
         self._starts: list[int] = []
-        self._datas: list[bytearray] = []
+        self._pieces: list[_Piece] = []
         self._buffered = 0
         self._reserved = 0  # bytes of self._budget this stream holds
         self._last_ts_ns = 0
@@ -196,6 +210,11 @@ class StreamReassembler:
     def buffered_bytes(self) -> int:
         """Bytes of out-of-order data held."""
         return self._buffered
+
+    @property
+    def buffered_segments(self) -> int:
+        """Pieces of out-of-order data held, each with its segment's frame and time."""
+        return len(self._starts)
 
     @property
     def next_offset(self) -> int:
@@ -231,7 +250,7 @@ class StreamReassembler:
                 return []  # nothing to end yet; a stream starts at a real segment
             self._base = data_seq % _SEQ_MOD
         if rst:
-            return self.flush(ts_ns=ts_ns)
+            return self.flush(ts_ns=ts_ns, frame=frame)
         off = first = self._offset(data_seq)
         end = off + len(payload)
         if fin:
@@ -252,20 +271,28 @@ class StreamReassembler:
         out = _Output(ts_ns, frame)
         if off > self._next:
             stats.out_of_order_segments += 1
-        if off == self._next and (not self._starts or self._starts[0] > end):
-            self._deliver(out, data)  # in order and touching nothing buffered: skip the buffer
+        if off == self._next and (not self._starts or self._starts[0] >= end):
+            self._deliver(out, (data, ts_ns, frame))  # in order and overlapping nothing buffered: skip the buffer
+            if self._starts and self._starts[0] == self._next:
+                self._drain(out)
+                self._sync_budget()
         else:
-            self._insert(off, data)
+            self._insert(off, (data, ts_ns, frame))
             self._drain(out)
             self._enforce_limits(out)
         return out.result()
 
-    def ack(self, ack_no: int, *, ts_ns: int | None = None) -> list[Chunk]:
-        """Take the peer's ACK number; bytes it acknowledges that we never saw become a gap."""
+    def ack(self, ack_no: int, *, ts_ns: int | None = None, frame: int | None = None) -> list[Chunk]:
+        """Take the peer's ACK number; bytes it acknowledges that we never saw become a gap.
+
+        ``ts_ns`` and ``frame`` are those of the packet carrying the ACK, for the gap chunks.
+        """
         if self._base is None:
             return []
         if ts_ns is not None:
             self._last_ts_ns = ts_ns
+        if frame is not None:
+            self._last_frame = frame
         target = self._offset(ack_no)
         if self._end is not None:
             target = min(target, self._end)  # the FIN's own sequence number is not data
@@ -278,12 +305,12 @@ class StreamReassembler:
         self._sync_budget()
         return out.result()
 
-    def flush(self, *, ts_ns: int | None = None) -> list[Chunk]:
+    def flush(self, *, ts_ns: int | None = None, frame: int | None = None) -> list[Chunk]:
         """End the stream: deliver everything buffered with gap chunks for the holes, free the budget."""
         if self._base is None:
             return []
-        out = _Output(self._last_ts_ns if ts_ns is None else ts_ns, self._last_frame)
-        while self._starts:  # progress: each pass drains at least one island
+        out = _Output(self._last_ts_ns if ts_ns is None else ts_ns, self._last_frame if frame is None else frame)
+        while self._starts:  # progress: each pass drains at least one piece
             self._gap_to(self._starts[0], out)
             self._drain(out)
         if self._end is not None:
@@ -304,20 +331,24 @@ class StreamReassembler:
         if self._end is not None or end < self._next:
             return
         self._end = end
-        # Drop buffered bytes at or beyond the FIN; islands are sorted, so they are a suffix.
-        i = bisect_left(self._starts, end)
-        dropped = sum(len(d) for d in self._datas[i:])
-        del self._starts[i:], self._datas[i:]
-        if i and self._starts[-1] + len(self._datas[-1]) > end:
-            over = self._starts[-1] + len(self._datas[-1]) - end  # less than the island: it starts before end
-            del self._datas[-1][-over:]
-            dropped += over
+        # Drop buffered bytes at or beyond the FIN; pieces are sorted, so they are a suffix.
+        starts, pieces = self._starts, self._pieces
+        i = bisect_left(starts, end)
+        dropped = sum(len(p[0]) for p in pieces[i:])
+        del starts[i:], pieces[i:]
+        if i:
+            data, ts_ns, frame = pieces[-1]
+            over = starts[-1] + len(data) - end
+            if over > 0:  # less than the piece: it starts before end
+                pieces[-1] = (data[:-over], ts_ns, frame)
+                dropped += over
         self._buffered -= dropped
         self._stats.bytes_after_fin += dropped
         self._sync_budget()
 
-    def _deliver(self, out: _Output, data: bytes | bytearray) -> None:
-        out.data(self._next, data)
+    def _deliver(self, out: _Output, piece: _Piece) -> None:
+        data = piece[0]
+        out.data(self._next, data, piece[1], piece[2])
         self._next += len(data)
         self._stats.bytes_delivered += len(data)
 
@@ -330,60 +361,59 @@ class StreamReassembler:
             self._stats.gap_bytes += nbytes
 
     def _drain(self, out: _Output) -> None:
-        """Deliver buffered islands that start at the delivery point (merged, so usually one)."""
+        """Deliver the buffered pieces that continue from the delivery point, each with its own segment's frame."""
+        starts, pieces = self._starts, self._pieces
         k = 0
-        while k < len(self._starts) and self._starts[k] == self._next:
-            self._buffered -= len(self._datas[k])
-            self._deliver(out, self._datas[k])
+        while k < len(starts) and starts[k] == self._next:
+            self._buffered -= len(pieces[k][0])
+            self._deliver(out, pieces[k])
             k += 1
         if k:
-            del self._starts[:k], self._datas[:k]
+            del starts[:k], pieces[:k]
 
-    def _insert(self, off: int, data: bytes) -> None:
-        """Buffer ``data`` at ``off`` (>= self._next) where nothing is buffered yet: first received wins."""
-        starts, datas = self._starts, self._datas
+    def _insert(self, off: int, piece: _Piece) -> None:
+        """Buffer ``piece`` at ``off`` (>= self._next) where nothing is buffered yet: first received wins."""
+        starts, pieces = self._starts, self._pieces
+        data, ts_ns, frame = piece
         end = off + len(data)
-        # Rebuild the slice of islands that overlap or touch [off, end), so touching ones merge.
+        # The pieces overlapping [off, end): kept as they are, the new data fills the holes between them.
         lo = bisect_right(starts, off)
-        if lo and starts[lo - 1] + len(datas[lo - 1]) >= off:
+        if lo and starts[lo - 1] + len(pieces[lo - 1][0]) > off:
             lo -= 1
-        hi = bisect_right(starts, end)
+        hi = bisect_left(starts, end, lo)
+        if lo == hi:  # overlaps nothing (the usual case): one new piece
+            starts.insert(lo, off)
+            pieces.insert(lo, piece)
+            self._buffered += len(data)
+            return
         new_starts: list[int] = []
-        new_datas: list[bytearray] = []
-        added = overlapped = conflicts = 0
+        new_pieces: list[_Piece] = []
+        added = conflicts = 0
         cursor = off
-
-        def put(start: int, piece: bytearray) -> None:
-            if new_starts and new_starts[-1] + len(new_datas[-1]) == start:
-                new_datas[-1] += piece
-            else:
-                new_starts.append(start)
-                new_datas.append(piece)
-
         for j in range(lo, hi):
-            start, kept = starts[j], datas[j]
+            start, kept = starts[j], pieces[j][0]
             if cursor < start:
-                put(cursor, bytearray(data[cursor - off : start - off]))
+                new_starts.append(cursor)
+                new_pieces.append((data[cursor - off : start - off], ts_ns, frame))
                 added += start - cursor
             a, b = max(cursor, start), min(end, start + len(kept))
-            if a < b:
-                overlapped += b - a
-                conflicts += _count_differing(kept[a - start : b - start], data[a - off : b - off])
-            put(start, kept)
-            cursor = start + len(kept)  # islands are sorted and disjoint, and the first reaches off
+            conflicts += _count_differing(kept[a - start : b - start], data[a - off : b - off])
+            new_starts.append(start)
+            new_pieces.append(pieces[j])
+            cursor = start + len(kept)  # pieces are sorted and disjoint, and the first reaches past off
         if cursor < end:
-            put(cursor, bytearray(data[cursor - off :]))
+            new_starts.append(cursor)
+            new_pieces.append((data[cursor - off :], ts_ns, frame))
             added += end - cursor
         starts[lo:hi] = new_starts
-        datas[lo:hi] = new_datas
+        pieces[lo:hi] = new_pieces
         self._buffered += added
-        if overlapped:
-            self._stats.overlapping_segments += 1
-            self._stats.overlap_conflict_bytes += conflicts
+        self._stats.overlapping_segments += 1
+        self._stats.overlap_conflict_bytes += conflicts
 
     def _enforce_limits(self, out: _Output) -> None:
         limits = self._limits
-        while self._starts and (  # progress: each pass drains at least one island
+        while self._starts and (  # progress: each pass drains at least one piece
             self._buffered > limits.max_buffered_per_direction
             or len(self._starts) > limits.max_segments_per_direction
             or not self._sync_budget()

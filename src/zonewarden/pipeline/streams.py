@@ -84,7 +84,7 @@ class TcpStreams:
                               rst=bool(flags & TH_RST), ts_ns=ts, frame=number)
             pending = conn.pending_ack[d]
             if pending is not None:
-                chunks += side.ack(pending, ts_ns=ts)
+                chunks += side.ack(pending, ts_ns=ts, frame=number)
                 conn.pending_ack[d] = None
             if chunks:
                 self.sink(u, d, chunks)
@@ -93,7 +93,7 @@ class TcpStreams:
                 if other.buffered_bytes:
                     # Data after a hole is already held, so this ACK cannot be racing the data it
                     # acknowledges: the hole is real capture loss, declare it now and deliver what follows.
-                    late = other.ack(ack, ts_ns=ts)
+                    late = other.ack(ack, ts_ns=ts, frame=number)
                     if late:
                         self.sink(u, 1 - d, late)
                 else:
