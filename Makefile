@@ -25,10 +25,11 @@ $(STAMP): pyproject.toml
 demo: setup
 	@mkdir -p demo-out
 	@rm -f demo-out/zonewarden.db*
-	$(BIN)/python -m zonewarden.simulate.demo_capture demo-out/demo.pcap
-	$(BIN)/zonewarden flows demo-out/demo.pcap --format table -q
-	$(BIN)/zonewarden analyze demo-out/demo.pcap --db demo-out/zonewarden.db --report demo-out/report.html
+	$(BIN)/zonewarden simulate --scenario demo --duration 120 --out demo-out/plant.pcap \
+		--labels demo-out/labels.jsonl --truth demo-out/truth.json
+	$(BIN)/zonewarden analyze demo-out/plant.pcap --db demo-out/zonewarden.db --report demo-out/report.html
 	$(BIN)/zonewarden assets --db demo-out/zonewarden.db
+	@echo "report: $(CURDIR)/demo-out/report.html (attack steps: demo-out/labels.jsonl)"
 
 test: setup
 	$(BIN)/python -m pytest -q

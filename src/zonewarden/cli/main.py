@@ -45,6 +45,7 @@ def _register() -> None:
     from zonewarden.cli.flows import flows
     from zonewarden.cli.inventory import analyze, assets, comm_map, override
     from zonewarden.cli.schema import schema
+    from zonewarden.cli.simulate import simulate
 
     cli.add_command(analyze)
     cli.add_command(assets)
@@ -53,6 +54,7 @@ def _register() -> None:
     cli.add_command(flows)
     cli.add_command(events)
     cli.add_command(schema)
+    cli.add_command(simulate)
 
 
 _register()

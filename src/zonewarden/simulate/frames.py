@@ -11,6 +11,7 @@ import ipaddress
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 # EtherTypes (IEEE registry).
 ETH_P_IP = 0x0800
@@ -55,6 +56,9 @@ _TCP_FLAG_BITS = {"F": 0x01, "S": 0x02, "R": 0x04, "P": 0x08, "A": 0x10, "U": 0x
 _IP_MAX = 0xFFFF
 
 
+# Address parsing dominates the cost of a small packet, and a simulated plant reuses a few hundred
+# addresses millions of times, so the parsers are memoised.
+@lru_cache(maxsize=4096)
 def mac_bytes(mac: str) -> bytes:
     """``"aa:bb:cc:dd:ee:ff"`` (or with ``-``) to 6 bytes."""
     parts = mac.replace("-", ":").split(":")
@@ -73,6 +77,7 @@ def internet_checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
+@lru_cache(maxsize=16384)
 def _addresses(src: str, dst: str) -> tuple[int, bytes, bytes]:
     a, b = ipaddress.ip_address(src), ipaddress.ip_address(dst)
     if a.version != b.version:
@@ -314,6 +319,7 @@ def ip(src: str, dst: str, proto: int, payload: bytes, *, ttl: int = 64) -> byte
 # --- transport layer ---
 
 
+@lru_cache(maxsize=256)
 def tcp_flags(flags: str) -> int:
     """``"SA"`` to the TCP flag bits; letters are F S R P A U E C."""
     try:

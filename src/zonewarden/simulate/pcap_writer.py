@@ -384,3 +384,45 @@ def write_pcapng(dest: Destination, sections: Iterable[Section]) -> None:
 def packet_count(sections: Iterable[Section]) -> int:
     """Packets a correct reader must return (EPB, SPB and OPB; other blocks are not packets)."""
     return sum(isinstance(b, PACKET_BLOCKS) for s in sections for b in s.blocks)
+
+
+# --- streaming writers: frames written as they come, for captures bigger than memory ---
+
+
+class PcapStreamWriter:
+    """Classic pcap (µs, little-endian) written frame by frame; ``ts_us`` is integer microseconds."""
+
+    def __init__(self, fh: BinaryIO, linktype: int = LINKTYPE_ETHERNET, snaplen: int = DEFAULT_SNAPLEN) -> None:
+        self._fh = fh
+        self._snaplen = snaplen
+        self._pack = struct.Struct("<IIII").pack
+        fh.write(struct.pack("<IHHiIII", PCAP_MAGIC_USEC, 2, 4, 0, 0, snaplen, linktype))
+
+    def write(self, ts_us: int, data: bytes) -> None:
+        secs, usec = divmod(ts_us, 1_000_000)
+        captured = data[: self._snaplen]
+        self._fh.write(self._pack(secs, usec, len(captured), len(data)) + captured)
+
+
+class PcapngStreamWriter:
+    """pcapng with one section and one Ethernet interface at µs resolution (the pcapng default), written
+    block by block; the section length is left "not specified" because it is not known in advance."""
+
+    def __init__(self, fh: BinaryIO, linktype: int = LINKTYPE_ETHERNET, name: str | None = None) -> None:
+        self._fh = fh
+        order = "<"
+        shb_body = struct.pack(order + "IHHq", BYTE_ORDER_MAGIC, 1, 0, -1) + _options(
+            order, [Option(SHB_USERAPPL, b"zonewarden simulate")]
+        )
+        fh.write(_block(order, BT_SHB, shb_body))
+        fh.write(_interface_block(order, Interface(linktype=linktype, name=name)))
+        self._head = struct.Struct("<IIIIIII").pack
+
+    def write(self, ts_us: int, data: bytes) -> None:
+        padded = data + bytes(-len(data) % 4)
+        total = 32 + len(padded)
+        self._fh.write(
+            self._head(BT_EPB, total, 0, ts_us >> 32, ts_us & 0xFFFFFFFF, len(data), len(data))
+            + padded
+            + struct.pack("<I", total)
+        )
