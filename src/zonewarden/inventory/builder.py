@@ -56,6 +56,7 @@ class _Facts:
     served: set[str] = field(default_factory=set)
     used: set[str] = field(default_factory=set)
     ports_served: set[int] = field(default_factory=set)
+    sent: bool = False  # ever the source of a packet (a probed address that never answers has not)
     client_ops: Counter[str] = field(default_factory=Counter)
     servers: set[str] = field(default_factory=set)
     evidence: dict[tuple[str, str, str], Evidence] = field(default_factory=dict)
@@ -93,6 +94,7 @@ class InventoryBuilder:
         self.edges: dict[tuple[str, str, str], _EdgeAcc] = defaultdict(_EdgeAcc)
         self._app_flows: dict[str, str] = {}
         self.bridge_protocols: dict[str, set[str]] = {}
+        self.probed_only: list[str] = []
 
     # ---- inputs
     def on_event(self, e: Any) -> None:
@@ -106,6 +108,7 @@ class InventoryBuilder:
             return
         sender = facts[src]
         sender.seen(ts)
+        sender.sent = True
         extract = EXTRACTORS.get(proto)
         if extract is not None:
             for attribute, value, confidence in extract(e):
@@ -119,6 +122,7 @@ class InventoryBuilder:
                 facts[src].used.add(proto)
             return
         self.ips[dst].seen(ts)
+        self.ips[dst].sent = True  # addressed by an application message: a device, even if it never answers
         self.ips[server].served.add(proto)
         self.ips[client].used.add(proto)
         self.ips[client].servers.add(server)
@@ -139,12 +143,15 @@ class InventoryBuilder:
         if is_unicast(src):
             self.ips[src].seen(ts0)
             self.ips[src].seen(ts1)
+            self.ips[src].sent = True
         if not is_unicast(dst):
             return
         self.ips[dst].seen(ts0)
         self.ips[dst].seen(ts1)
-        if f["packets_resp"] and f["dport"] is not None and f["proto"] in ("tcp", "udp"):
-            self.ips[dst].ports_served.add(int(f["dport"]))
+        if f["packets_resp"]:
+            self.ips[dst].sent = True
+            if f["dport"] is not None and f["proto"] in ("tcp", "udp"):
+                self.ips[dst].ports_served.add(int(f["dport"]))
         proto = self._app_flows.pop(f["flow_id"], None)
         if proto is None:
             proto = f"{f['proto']}/{f['dport']}" if f["proto"] in ("tcp", "udp") else str(f["proto"])
@@ -186,6 +193,7 @@ class InventoryBuilder:
                 facts = self.ips[s.ip]
                 facts.seen(s.first_seen)
                 facts.seen(s.last_seen)
+                facts.sent = facts.sent or s.source != "dst"
         behind = {mac: {ip for ip in sent_from[mac] | received[mac] if is_unicast(ip)} - claimed[mac]
                   for mac in set(sent_from) | set(received)}
         routers = {mac: len(ips) for mac, ips in behind.items() if len(ips) >= ROUTER_MIN_IPS}
@@ -199,7 +207,10 @@ class InventoryBuilder:
         groups: dict[str, tuple[list[str], list[str]]] = {}
         for mac in sorted(set(sent_from) | set(received) | set(claimed) | set(self.macs) | layer2_only):
             groups[f"mac:{mac}"] = (sorted(ip for ip, m in owner.items() if m == mac), [mac])
-        for ip in sorted(ip for ip in self.ips if ip not in owner and is_unicast(ip)):
+        # An address with no MAC of its own that never sent a packet (a scan target behind a router, a
+        # host that was down) is not evidence of a device: it is counted, not made an asset.
+        self.probed_only = sorted(ip for ip in self.ips if ip not in owner and is_unicast(ip) and not self.ips[ip].sent)
+        for ip in sorted(ip for ip in self.ips if ip not in owner and is_unicast(ip) and self.ips[ip].sent):
             groups[f"ip:{ip}"] = ([ip], [])
         built = [self._asset(key, ips, macs, routers.get(macs[0], 0) if macs else 0, first_seen, last_seen)
                  for key, (ips, macs) in groups.items()]

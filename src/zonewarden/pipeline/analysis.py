@@ -49,6 +49,7 @@ class AnalysisResult:
     events_by_protocol: dict[str, int] = field(default_factory=dict)
     run_assets: int = 0
     unmatched_overrides: list[dict[str, str]] = field(default_factory=list)
+    probed_only: int = 0  # addresses only ever sent to, never answering, with no MAC: not made assets
 
 
 def analyze(inputs: Sequence[str], store: Store, progress: Callable[[int], None] | None = None,
@@ -108,7 +109,7 @@ def analyze(inputs: Sequence[str], store: Store, progress: Callable[[int], None]
                                       assets=[a.as_dict() for a in assets], edges=edges, changes=changes,
                                       seen={a.asset_id for a in run_assets})
     return AnalysisResult(pipeline.summary, analysis_id, assets, edges, changes, skipped, counts, len(run_assets),
-                          unmatched)
+                          unmatched, len(builder.probed_only))
 
 
 def _expand(inputs: Sequence[str]) -> list[str]:
