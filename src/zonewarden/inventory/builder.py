@@ -66,8 +66,13 @@ class _Facts:
         self.last = ts if self.last is None else max(self.last, ts)
 
     def add(self, ev: Evidence) -> None:
+        """Keep one piece of evidence per (attribute, value, protocol): the most confident, then the first."""
         key = (ev.attribute, repr(ev.value), ev.proto)
-        if key not in self.evidence and len(self.evidence) < MAX_EVIDENCE_PER_ASSET:
+        kept = self.evidence.get(key)
+        if kept is None:
+            if len(self.evidence) < MAX_EVIDENCE_PER_ASSET:
+                self.evidence[key] = ev
+        elif ev.confidence > kept.confidence:
             self.evidence[key] = ev
 
 
@@ -187,7 +192,7 @@ class InventoryBuilder:
                 layer2_only.add(s.mac)
                 continue
             {"arp": claimed, "ip": sent_from, "dst": received}[s.source][s.mac].add(s.ip)
-            if s.source == "arp":
+            if s.source == "arp" and is_unicast(s.ip):
                 owner.setdefault(s.ip, s.mac)  # the first ARP claim wins; later rival claims are spoofing hints
             if is_unicast(s.ip):
                 facts = self.ips[s.ip]
@@ -237,7 +242,12 @@ class InventoryBuilder:
         served = set().union(*(f.served for f in facts)) if facts else set()
         used = set().union(*(f.used for f in facts)) if facts else set()
         asset.protocols = {"served": sorted(served), "used": sorted(used)}
-        evidence = [ev for f in facts for ev in f.evidence.values()]
+        # One asset may own several addresses that each saw the same message: keep each piece once.
+        unique: dict[tuple[str, str, str, float, str | None], Evidence] = {}
+        for f in facts:
+            for ev in f.evidence.values():
+                unique.setdefault((ev.attribute, repr(ev.value), ev.proto, ev.ts, ev.flow_id), ev)
+        evidence = list(unique.values())
         ops: Counter[str] = Counter()
         ports: set[int] = set()
         servers: set[str] = set()
