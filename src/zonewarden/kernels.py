@@ -12,8 +12,8 @@ names: in JIT mode this module imports the kernel modules, whose packages import
 
 from __future__ import annotations
 
-import hashlib
 import os
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,12 @@ _HERE = Path(__file__).resolve().parent
 
 
 def sources_digest() -> str:
-    h = hashlib.sha256()
+    """A checksum of the kernel sources (staleness, not security: CRC-32 loads faster than hashlib)."""
+    crc = 0
     for rel in KERNEL_SOURCES:
-        h.update(rel.encode())
-        h.update((_HERE / rel).read_bytes())
-    return h.hexdigest()
+        crc = zlib.crc32(rel.encode(), crc)
+        crc = zlib.crc32((_HERE / rel).read_bytes(), crc)
+    return f"crc32:{crc:08x}"
 
 
 def _load_aot() -> Any:

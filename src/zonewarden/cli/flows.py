@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from zonewarden.cli.output import print_summary, print_table, progress_bar, write_jsonl
-from zonewarden.flow.records import flow_dicts
+from zonewarden.cli.output import print_summary, print_table, progress_bar
+from zonewarden.flow.records import flow_dicts, flow_jsonl
 from zonewarden.flow.table import FlowSettings
 from zonewarden.pipeline.packets import PacketPipeline
 
@@ -43,11 +43,10 @@ def flows(captures: tuple[str, ...], fmt: str, tcp_idle: float, udp_idle: float,
     table_rows: list[dict[str, object]] = []
     with progress_bar(pipeline.capture.total_bytes, progress) as advance:
         for records in pipeline.flow_batches(advance):
-            rows = list(flow_dicts(records))
             if fmt == "jsonl":
-                write_jsonl(rows, sys.stdout)
+                sys.stdout.write(flow_jsonl(records))
             else:
-                table_rows.extend(rows)
+                table_rows.extend(flow_dicts(records))
     if fmt == "table":
         table_rows.sort(key=lambda r: (r["ts_start"], r["flow_id"]))
         print_table(table_rows, TABLE_COLUMNS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
@@ -14,8 +15,39 @@ EXIT_INPUT = 1
 EXIT_USAGE = 2
 
 
+# Command name -> (module, attribute). Commands load when used: `zonewarden flows` does not pay for
+# importing the inventory, the store (SQLAlchemy) or the simulator.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "analyze": ("zonewarden.cli.inventory", "analyze"),
+    "assets": ("zonewarden.cli.inventory", "assets"),
+    "events": ("zonewarden.cli.events", "events"),
+    "flows": ("zonewarden.cli.flows", "flows"),
+    "map": ("zonewarden.cli.inventory", "comm_map"),
+    "override": ("zonewarden.cli.inventory", "override"),
+    "schema": ("zonewarden.cli.schema", "schema"),
+    "simulate": ("zonewarden.cli.simulate", "simulate"),
+}
+
+
 class ZonewardenGroup(click.Group):
-    """Turns zonewarden's own errors into `error: ...` and the documented exit status."""
+    """Loads commands on demand and turns zonewarden's own errors into `error: ...` and the exit status."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        command = getattr(importlib.import_module(target[0]), target[1])
+        assert isinstance(command, click.Command)
+        return command
+
+    @property
+    def all_commands(self) -> dict[str, click.Command]:
+        """Every command, loaded (for tests and documentation)."""
+        ctx = click.Context(self)
+        return {name: cmd for name in self.list_commands(ctx) if (cmd := self.get_command(ctx, name)) is not None}
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -38,23 +70,3 @@ def cli() -> None:
     sends a packet. Exit status: 0 success, 1 input problems reported (partial results kept), 2 usage
     error.
     """
-
-
-def _register() -> None:
-    from zonewarden.cli.events import events
-    from zonewarden.cli.flows import flows
-    from zonewarden.cli.inventory import analyze, assets, comm_map, override
-    from zonewarden.cli.schema import schema
-    from zonewarden.cli.simulate import simulate
-
-    cli.add_command(analyze)
-    cli.add_command(assets)
-    cli.add_command(comm_map)
-    cli.add_command(override)
-    cli.add_command(flows)
-    cli.add_command(events)
-    cli.add_command(schema)
-    cli.add_command(simulate)
-
-
-_register()

@@ -72,12 +72,17 @@ def history_string(history: int) -> str:
     return "".join(letters)
 
 
+_COLUMNS = ("fid", "proto", "orig_is_a", "end_reason", "vlan_outer", "vlan_inner", "a_port", "b_port", "a_hi", "a_lo",
+            "b_hi", "b_lo", "ts_first", "ts_last", "pkts_o", "pkts_r", "bytes_o", "bytes_r", "payload_o", "payload_r",
+            "history", "flags_o", "flags_r", "icmp_type", "icmp_code", "ipver")
+
+
 def flow_dicts(records: npt.NDArray[np.void]) -> Iterator[dict[str, Any]]:
     """One dict per finished flow, keys in FLOW_FIELDS order; absent values are None.
 
     Columns are converted to Python lists once (column-wise conversion is far cheaper than per row).
     """
-    col = {name: records[name].tolist() for name in records.dtype.names or ()}
+    col = {name: records[name].tolist() for name in _COLUMNS}
     ids = [flow_id_text(v) for v in col["fid"]]
     rows = zip(
         ids, col["proto"], col["orig_is_a"], col["end_reason"], col["vlan_outer"], col["vlan_inner"],
@@ -119,3 +124,54 @@ def flow_dicts(records: npt.NDArray[np.void]) -> Iterator[dict[str, Any]]:
             "history": history_string(history),
             "end_reason": END_REASONS[end_reason],
         }
+
+
+def _text(values: npt.NDArray[Any], absent: npt.NDArray[np.bool_] | None = None) -> list[str]:
+    """Numbers as JSON text (repr: the shortest round-trip form for floats, as msgspec writes them);
+    ``absent`` entries become null. map over a list beats numpy's string conversion here."""
+    text = list(map(repr, values.tolist()))
+    if absent is not None and absent.any():
+        for i in np.flatnonzero(absent).tolist():
+            text[i] = "null"
+    return text
+
+
+def flow_jsonl(records: npt.NDArray[np.void]) -> str:
+    """The Flow JSONL lines of ``records``, written directly: the flows command's hot output path.
+
+    Byte for byte what encoding ``flow_dicts`` with msgspec gives (a test holds the two together): numbers
+    are formatted column by column by numpy, and every string (addresses, ids, names) comes from a fixed
+    alphabet that JSON never escapes.
+    """
+    if records.shape[0] == 0:
+        return ""
+    r = records
+    orig_a = r["orig_is_a"] == 1
+    proto = r["proto"]
+    icmp = (proto == 1) | (proto == 58)
+    no_ports = ~np.isin(proto, (1, 6, 17, 58, 132))
+    sport = np.where(icmp, r["icmp_type"], np.where(orig_a, r["a_port"], r["b_port"]))
+    dport = np.where(icmp, r["icmp_code"], np.where(orig_a, r["b_port"], r["a_port"]))
+    a_txt = [format_address(h, lo, v) for h, lo, v in zip(r["a_hi"].tolist(), r["a_lo"].tolist(),
+                                                            r["ipver"].tolist(), strict=True)]
+    b_txt = [format_address(h, lo, v) for h, lo, v in zip(r["b_hi"].tolist(), r["b_lo"].tolist(),
+                                                            r["ipver"].tolist(), strict=True)]
+    src = [a if o else b for a, b, o in zip(a_txt, b_txt, orig_a.tolist(), strict=True)]
+    dst = [b if o else a for a, b, o in zip(a_txt, b_txt, orig_a.tolist(), strict=True)]
+    states = [tcp_state(fo, fr) if p == 6 else ("SF" if pr else "S0") for p, fo, fr, pr in zip(
+        proto.tolist(), r["flags_o"].tolist(), r["flags_r"].tolist(), r["pkts_r"].tolist(), strict=True)]
+    columns = zip(
+        [flow_id_text(v) for v in r["fid"].tolist()],
+        _text(r["ts_first"] / 1e9), _text(r["ts_last"] / 1e9), [proto_name(p) for p in proto.tolist()],
+        src, _text(sport, no_ports), dst, _text(dport, no_ports),
+        _text(r["vlan_outer"], r["vlan_outer"] < 0), _text(r["vlan_inner"], r["vlan_inner"] < 0),
+        _text(r["pkts_o"]), _text(r["pkts_r"]), _text(r["bytes_o"]), _text(r["bytes_r"]), _text(r["payload_o"]),
+        _text(r["payload_r"]), states, [history_string(h) for h in r["history"].tolist()],
+        [END_REASONS[e] for e in r["end_reason"].tolist()], strict=True,
+    )
+    return "".join(
+        f'{{"flow_id":"{c[0]}","ts_start":{c[1]},"ts_end":{c[2]},"proto":"{c[3]}","src":"{c[4]}","sport":{c[5]},'
+        f'"dst":"{c[6]}","dport":{c[7]},"vlan":{c[8]},"vlan_inner":{c[9]},"packets_orig":{c[10]},'
+        f'"packets_resp":{c[11]},"bytes_orig":{c[12]},"bytes_resp":{c[13]},"payload_orig":{c[14]},'
+        f'"payload_resp":{c[15]},"state":"{c[16]}","history":"{c[17]}","end_reason":"{c[18]}"}}\n'
+        for c in columns)
