@@ -253,7 +253,7 @@ def ratio_lines(by_name: dict[str, Result]) -> list[str]:
         elif by_name[baseline].case.kind == "limit":
             lines.append(f"- {subject} runs at {x:.1%} of {baseline} (the physical limit)")
         else:
-            lines.append(f"- {subject} is {x:.1f}x as fast as {baseline}")
+            lines.append(f"- {subject} is {x:.3g}x as fast as {baseline}")
     return lines
 
 
@@ -262,7 +262,7 @@ def bar_rows(by_name: dict[str, Result], big: list[Result] | None) -> list[list[
     for subject, baseline, need in BARS:
         x = speedup(by_name, subject, baseline)
         verdict = "N/A" if x is None else "PASS" if x >= need else "FAIL"
-        measured = "n/a" if x is None else f"{x:.1f}x"
+        measured = "n/a" if x is None else f"{x:.3g}x"
         rows.append([f"{subject} >= {need:g}x {baseline} end to end", measured, verdict])
     label = f"zonewarden peak RSS < {RSS_BAR_MB:g} MB on a 2 GB capture"
     if big is None:
