@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 FIRST_CHUNK = 64 * 1024  # small first read: peeking at many files in a directory stays cheap
 CHUNK = 8 * 1024 * 1024
+RING_BLOCKS = 3  # the chunk being processed, the one being read ahead, and one spare
 CARRY_ROOM = 512 * 1024  # more than one maximal record; a longer carry is concatenated instead
 
 # What a failing stream raises: gzip.BadGzipFile is an OSError, a cut member EOFError, bad deflate data zlib.error.
@@ -47,6 +48,8 @@ class ChunkReader:
         self._pool: ThreadPoolExecutor | None = None
         self._next: Future[_Block] | None = None
         self._started = False
+        self._ring: list[npt.NDArray[np.uint8]] = []
+        self._ring_next = 0
         self.base = start_offset
         self.eof = False
         self._failure: ReadFailed | None = None
@@ -54,8 +57,21 @@ class ChunkReader:
         # (GzipFile.readinto drops the whole request when a later part of it raises).
         self._readinto = getattr(stream, "readinto1", None) or stream.readinto  # type: ignore[attr-defined]
 
+    def _new_block(self, size: int) -> npt.NDArray[np.uint8]:
+        """A buffer for the next read. Full-size buffers rotate through a ring of RING_BLOCKS: a buffer is
+        reused only after the two chunks read after it, by which time the batches cut from it are done
+        (the pipeline copies whatever it keeps), and fresh pages are not faulted in for every chunk."""
+        if size != CHUNK:
+            return np.empty(CARRY_ROOM + size, dtype=np.uint8)
+        if len(self._ring) < RING_BLOCKS:
+            self._ring.append(np.empty(CARRY_ROOM + size, dtype=np.uint8))
+            return self._ring[-1]
+        block = self._ring[self._ring_next]
+        self._ring_next = (self._ring_next + 1) % RING_BLOCKS
+        return block
+
     def _read_block(self, size: int) -> _Block:
-        block = np.empty(CARRY_ROOM + size, dtype=np.uint8)
+        block = self._new_block(size)
         view = memoryview(block)[CARRY_ROOM:]  # type: ignore[arg-type]
         filled = 0
         try:
