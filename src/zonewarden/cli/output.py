@@ -13,16 +13,15 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 import click
-import msgspec
 
 from zonewarden.pipeline.packets import RunSummary
-
-_encoder = msgspec.json.Encoder()
 
 
 def write_jsonl(rows: list[Any], out: IO[str]) -> None:
     if rows:
-        out.write(_encoder.encode_lines(rows).decode())
+        import msgspec  # loaded with the first rows: the flows command writes its JSONL itself
+
+        out.write(msgspec.json.Encoder().encode_lines(rows).decode())
 
 
 @contextmanager
