@@ -54,13 +54,13 @@ def flows(captures: tuple[str, ...], fmt: str, tcp_idle: float, udp_idle: float,
     if not quiet:
         print_summary(pipeline.summary)
     status = 1 if pipeline.summary.problems else 0
-    out, err = sys.stdout, sys.stderr
-    if out is sys.__stdout__ and err is sys.__stderr__:
+    embedded = sys.stdout is not sys.__stdout__ or sys.stderr is not sys.__stderr__
+    if not embedded:
         # Run as a program, everything written: flush and leave without the interpreter's teardown
         # (freeing every module and array one by one is a measurable share of a short run). Embedded
         # callers (click's test runner swaps the streams) get a normal exit.
-        out.flush()
-        err.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
         os._exit(status)
     if status:
         sys.exit(status)
