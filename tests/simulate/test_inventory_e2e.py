@@ -40,8 +40,6 @@ KNOWN: dict[tuple[str, str], str] = {
                              "urn:kepware.com:KEPServerEX:V6)",
     ("identity", "edge-water"): "Sparkplug B NBIRTH metrics Properties/Hardware Make, Hardware Model, FW and "
                                 "Serial Number are not used: vendor, product_name, firmware and serial stay null",
-    ("identity", "et200sp-intake"): "the PROFINET DCP Identify response carries the station's IP (IP parameter "
-                                    "block, 10.21.1.31) but the MAC-keyed asset gets no IP",
     # Roles
     ("role", "opcua-1"): "an OPC UA server that polls controllers (KEPServerEX) is classed scada_server, not "
                          "opc_server",
@@ -50,7 +48,6 @@ KNOWN: dict[tuple[str, str], str] = {
                               "5450/5457/1433/3000: it_host",
     ("role", "mbgw-mcc"): "a Modbus TCP-to-serial gateway (unit ids 1-3 behind it, exception 0x0B for the rest) "
                           "is classed plc",
-    ("role", "et200sp-intake"): "a PROFINET IO device (DCP role io_device, remote I/O) is classed plc",
     ("role", "relay-feeder-2"): "a protection relay (SEL-751, an IED) speaking DNP3 is classed rtu",
     ("role", "bms-jace"): "the BACnet supervisor (Niagara JACE polling three controllers) is classed hmi, not "
                           "scada_server",

@@ -120,6 +120,10 @@ class InventoryBuilder:
                 sender.add(Evidence(attribute, value, proto, ts, _g(e, "flow_id"), confidence))
         if layer2:
             (sender.served if _g(e, "is_response") else sender.used).add(proto)
+            address = _g(e, "ip_address")
+            if proto == "profinet_dcp" and _g(e, "is_response") and address and is_unicast(str(address)):
+                # A DCP answer states the station's own IP: as good as an ARP claim for grouping.
+                self.sightings.append(EndpointSighting(src, str(address), None, ts, ts, 1, "arp"))
             return
         client, server = (dst, src) if _g(e, "is_response") else (src, dst)
         if not is_unicast(dst):

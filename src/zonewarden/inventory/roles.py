@@ -16,7 +16,7 @@ ENGINEERING_OPS = ("program", "file_transfer")
 HISTORIAN_PORTS = {5450: "OSIsoft PI", 5457: "OSIsoft PI AF", 1433: "SQL Server", 3000: "historian web"}
 
 LEVELS: dict[str, float | None] = {
-    "plc": 1, "rtu": 1, "ied": 1, "hmi": 2, "scada_server": 2, "opc_server": 2, "iot_gateway": 2,
+    "plc": 1, "rtu": 1, "ied": 1, "io_device": 1, "hmi": 2, "scada_server": 2, "opc_server": 2, "iot_gateway": 2,
     "engineering_workstation": 3, "historian": 3, "network_device": None, "it_host": 4,
 }
 
@@ -43,6 +43,8 @@ def infer_role(served: set[str], used: set[str], client_ops: Counter[str], serve
     outstation = sorted(p for p in served if p in OUTSTATION_PROTOCOLS)
     if outstation:
         return RoleDecision("rtu", 1, "; ".join(OUTSTATION_PROTOCOLS[p] for p in outstation))
+    if served == {"profinet_dcp"}:
+        return RoleDecision("io_device", 1, "PROFINET device answering DCP, no controller protocol (remote I/O)")
     controller = sorted(p for p in served if p in CONTROLLER_PROTOCOLS)
     if controller:
         return RoleDecision("plc", 1, "; ".join(CONTROLLER_PROTOCOLS[p] for p in controller))
