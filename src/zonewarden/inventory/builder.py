@@ -21,14 +21,12 @@ from zonewarden.inventory.identity import EXTRACTORS
 from zonewarden.inventory.operations import operation
 from zonewarden.inventory.oui import mac_vendor
 from zonewarden.inventory.roles import infer_role
-from zonewarden.model.assets import Asset, Edge, EndpointSighting, Evidence
+from zonewarden.model.assets import SCALAR_ATTRIBUTES, Asset, Edge, EndpointSighting, Evidence
 from zonewarden.model.events import field_of as _g
 
 ROUTER_MIN_IPS = 4  # a MAC sending for this many IPs it never claimed by ARP forwards for others
 MAX_EVIDENCE_PER_ASSET = 256
 MAX_APP_FLOWS = 1_000_000  # flow id -> application protocol, for attributing flow volumes to edges
-SCALAR_ATTRIBUTES = ("vendor", "vendor_id", "product_name", "product_code", "order_number", "firmware",
-                     "hardware_revision", "serial", "device_type", "role", "purdue_level", "zone")
 
 
 @lru_cache(maxsize=1 << 16)

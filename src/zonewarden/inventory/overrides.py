@@ -15,10 +15,9 @@ from typing import Any
 import yaml
 
 from zonewarden.errors import ConfigError
-from zonewarden.model.assets import Asset
+from zonewarden.model.assets import SCALAR_ATTRIBUTES, Asset
 
-SETTABLE = frozenset({"vendor", "vendor_id", "product_name", "product_code", "order_number", "firmware",
-                      "hardware_revision", "serial", "device_type", "role", "purdue_level", "zone", "name"})
+SETTABLE = frozenset(SCALAR_ATTRIBUTES) | {"name"}  # a name joins the asset's host names
 MATCH_KEYS = frozenset({"ip", "mac", "asset_id"})
 
 

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Attributes an asset carries, each resolved from evidence (DESIGN.md "Asset JSON").
-IDENTITY_ATTRIBUTES = (
+# The single-valued attributes an asset resolves from its evidence (the most confident value wins).
+SCALAR_ATTRIBUTES = (
     "vendor", "vendor_id", "product_name", "product_code", "order_number", "firmware", "hardware_revision",
-    "serial", "device_type", "role", "purdue_level", "zone", "hostname", "name",
+    "serial", "device_type", "role", "purdue_level", "zone",
 )
 OP_CLASSES = ("read", "write", "program", "diagnostics", "control", "file_transfer", "session", "other")
 
