@@ -164,3 +164,22 @@ def unexplained(total: Agreement, exceptions: dict[tuple[str, int], str]) -> lis
            if (n, f) not in listed]
     out += [f"{n} frame {f}: {why}" for n, f, why in total.unmatched if (n, f) not in listed]
     return out
+
+
+def assert_file_agrees(result: Agreement, exceptions: dict[tuple[str, int], str]) -> None:
+    """One capture: something was compared if tshark saw messages, and every difference is explained."""
+    print(summarize(result))
+    assert result.theirs == 0 or result.compared > 0, summarize(result)
+    assert not unexplained(result, exceptions), "\n".join(unexplained(result, exceptions))
+
+
+def assert_corpus_agrees(results: Iterable[Agreement], min_messages: int) -> None:
+    """The issue's bar over the whole corpus: at least 99.5% of messages agree on every compared field
+    and the message counts are within 0.5% (and enough messages were seen for that to mean something)."""
+    total = Agreement()
+    for result in results:
+        total.add(result)
+    print(summarize(total))
+    assert total.theirs > min_messages, summarize(total)
+    assert abs(total.ours - total.theirs) <= 0.005 * total.theirs, summarize(total)
+    assert total.ratio >= 0.995, summarize(total)

@@ -9,15 +9,15 @@ import pytest
 from tests.peers.events_peer import (
     Agreement,
     Layer,
+    assert_corpus_agrees,
+    assert_file_agrees,
     compare,
     corpus_files,
     find_field,
     int_field,
     iterate,
     our_messages,
-    summarize,
     tshark_messages,
-    unexplained,
 )
 
 FILES = corpus_files("modbus")
@@ -58,19 +58,17 @@ FIELDS: dict[str, Any] = {
 }
 
 
+@pytest.fixture(scope="module")
+def results() -> dict[str, Agreement]:
+    """Each capture compared once (tshark runs once per file for both tests)."""
+    return {rel: compare(rel, our_messages(path, "modbus"), tshark_messages(path, ["mbtcp", "modbus"]), FIELDS)
+            for rel, path in iterate(FILES)}
+
+
 @pytest.mark.parametrize("rel", FILES)
-def test_modbus_file_agrees(rel: str) -> None:
-    (_, path), = list(iterate([rel]))
-    result = compare(rel, our_messages(path, "modbus"), tshark_messages(path, ["mbtcp", "modbus"]), FIELDS)
-    print(summarize(result))
-    assert result.theirs == 0 or result.compared > 0, summarize(result)
-    assert not unexplained(result, EXCEPTIONS), "\n".join(unexplained(result, EXCEPTIONS))
+def test_modbus_file_agrees(rel: str, results: dict[str, Agreement]) -> None:
+    assert_file_agrees(results[rel], EXCEPTIONS)
 
 
-def test_modbus_corpus_agreement() -> None:
-    total = Agreement()
-    for rel, path in iterate(FILES):
-        total.add(compare(rel, our_messages(path, "modbus"), tshark_messages(path, ["mbtcp", "modbus"]), FIELDS))
-    assert total.theirs > 1000, summarize(total)
-    assert abs(total.ours - total.theirs) <= 0.005 * total.theirs, summarize(total)
-    assert total.ratio >= 0.995, summarize(total)
+def test_modbus_corpus_agreement(results: dict[str, Agreement]) -> None:
+    assert_corpus_agrees(results.values(), 1000)

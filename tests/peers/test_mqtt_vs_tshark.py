@@ -12,14 +12,14 @@ from tests.peers.events_peer import (
     CORPUS,
     Agreement,
     Layer,
+    assert_corpus_agrees,
+    assert_file_agrees,
     compare,
     corpus_files,
     find_field,
     iterate,
     our_messages,
-    summarize,
     tshark_messages,
-    unexplained,
 )
 
 PROTO = "mqtt"
@@ -134,20 +134,11 @@ def results() -> dict[str, Agreement]:
 
 @pytest.mark.parametrize("rel", FILES)
 def test_mqtt_file_agrees(rel: str, results: dict[str, Agreement]) -> None:
-    result = results[rel]
-    print(summarize(result))
-    assert result.theirs == 0 or result.compared > 0, summarize(result)
-    assert not unexplained(result, EXCEPTIONS), "\n".join(unexplained(result, EXCEPTIONS))
+    assert_file_agrees(results[rel], EXCEPTIONS)
 
 
 def test_mqtt_corpus_agreement(results: dict[str, Agreement]) -> None:
-    total = Agreement()
-    for result in results.values():
-        total.add(result)
-    print(summarize(total))
-    assert total.theirs > 100, summarize(total)
-    assert abs(total.ours - total.theirs) <= 0.005 * total.theirs, summarize(total)
-    assert total.ratio >= 0.995, summarize(total)
+    assert_corpus_agrees(results.values(), 100)
 
 
 # ---- Zeek's MQTT logs (mqtt_connect, mqtt_publish, mqtt_subscribe)

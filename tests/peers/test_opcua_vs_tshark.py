@@ -12,13 +12,13 @@ from tests.peers.events_peer import (
     CORPUS,
     Agreement,
     Layer,
+    assert_corpus_agrees,
+    assert_file_agrees,
     compare,
     corpus_files,
     iterate,
     our_messages,
-    summarize,
     tshark_messages,
-    unexplained,
 )
 from zonewarden.protocols.opcua.codes import (
     APPLICATION_TYPES,
@@ -212,20 +212,11 @@ def results() -> dict[str, Agreement]:
 
 @pytest.mark.parametrize("rel", FILES)
 def test_opcua_file_agrees(rel: str, results: dict[str, Agreement]) -> None:
-    result = results[rel]
-    print(summarize(result))
-    assert result.theirs == 0 or result.compared > 0, summarize(result)
-    assert not unexplained(result, EXCEPTIONS), "\n".join(unexplained(result, EXCEPTIONS))
+    assert_file_agrees(results[rel], EXCEPTIONS)
 
 
 def test_opcua_corpus_agreement(results: dict[str, Agreement]) -> None:
-    total = Agreement()
-    for result in results.values():
-        total.add(result)
-    print(summarize(total))
-    assert total.theirs > 1000, summarize(total)
-    assert abs(total.ours - total.theirs) <= 0.005 * total.theirs, summarize(total)
-    assert total.ratio >= 0.995, summarize(total)
+    assert_corpus_agrees(results.values(), 1000)
 
 
 # ---- ICSNPP (Zeek) opcua_binary.log: one record per HEL/ACK/ERR, one per request/response pair
