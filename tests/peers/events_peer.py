@@ -173,7 +173,7 @@ def assert_file_agrees(result: Agreement, exceptions: dict[tuple[str, int], str]
     assert not unexplained(result, exceptions), "\n".join(unexplained(result, exceptions))
 
 
-def assert_corpus_agrees(results: Iterable[Agreement], min_messages: int) -> None:
+def assert_corpus_agrees(results: Iterable[Agreement], min_messages: int) -> Agreement:
     """The issue's bar over the whole corpus: at least 99.5% of messages agree on every compared field
     and the message counts are within 0.5% (and enough messages were seen for that to mean something)."""
     total = Agreement()
@@ -183,3 +183,4 @@ def assert_corpus_agrees(results: Iterable[Agreement], min_messages: int) -> Non
     assert total.theirs > min_messages, summarize(total)
     assert abs(total.ours - total.theirs) <= 0.005 * total.theirs, summarize(total)
     assert total.ratio >= 0.995, summarize(total)
+    return total

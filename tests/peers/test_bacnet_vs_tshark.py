@@ -17,13 +17,13 @@ from tests.peers.events_peer import (
     CORPUS,
     Agreement,
     Layer,
+    assert_corpus_agrees,
+    assert_file_agrees,
     compare,
     corpus_files,
     iterate,
     our_messages,
-    summarize,
     tshark_messages,
-    unexplained,
 )
 from zonewarden.protocols.bacnet.codes import ERROR_CODES, object_type_name
 
@@ -235,19 +235,13 @@ def _compare(rel: str) -> tuple[Agreement, int, list[tuple[int, Any, Any]]]:
 def test_bacnet_file_agrees(rel: str) -> None:
     result, _, differing = _compare(rel)
     assert not differing, differing[:10]
-    print(summarize(result))
-    assert result.theirs == 0 or result.compared > 0, summarize(result)
-    assert not unexplained(result, EXCEPTIONS), "\n".join(unexplained(result, EXCEPTIONS))
+    assert_file_agrees(result, EXCEPTIONS)
 
 
 def test_bacnet_corpus_agreement() -> None:
-    total, values = Agreement(), 0
-    for rel in FILES:
-        total.add(_compare(rel)[0])
-        values += _compare(rel)[1]
-    assert total.theirs > 10000 and values > 300, summarize(total)
-    assert abs(total.ours - total.theirs) <= 0.005 * total.theirs, summarize(total)
-    assert total.ratio >= 0.995, summarize(total)
+    compared = [_compare(rel) for rel in FILES]
+    assert_corpus_agrees((result for result, _, _ in compared), min_messages=10000)
+    assert sum(values for _, values, _ in compared) > 300
 
 
 @pytest.mark.parametrize("rel", FILES)

@@ -22,11 +22,11 @@ from tests.peers.events_peer import (
     CORPUS,
     Agreement,
     Layer,
+    assert_corpus_agrees,
+    assert_file_agrees,
     compare,
     corpus_files,
     our_messages,
-    summarize,
-    unexplained,
 )
 
 FILES = corpus_files("dnp3")
@@ -196,19 +196,10 @@ def _compare(rel: str) -> Agreement:
 
 @pytest.mark.parametrize("rel", FILES)
 def test_dnp3_file_agrees(rel: str) -> None:
-    result = _compare(rel)
-    print(summarize(result))
-    assert result.theirs == 0 or result.compared > 0, summarize(result)
-    assert not unexplained(result, EXCEPTIONS), "\n".join(unexplained(result, EXCEPTIONS))
+    assert_file_agrees(_compare(rel), EXCEPTIONS)
 
 
 def test_dnp3_corpus_agreement() -> None:
-    total = Agreement()
-    for rel in FILES:
-        total.add(_compare(rel))
-    print(summarize(total))
-    assert total.theirs > 10000, summarize(total)
-    assert abs(total.ours - total.theirs) <= 0.005 * total.theirs, summarize(total)
-    assert total.ratio >= 0.995, summarize(total)
+    total = assert_corpus_agrees((_compare(rel) for rel in FILES), min_messages=10000)
     seen = {(n, f) for n, f, *_ in total.differences} | {(n, f) for n, f, _ in total.unmatched}
     assert not set(EXCEPTIONS) - seen, f"stale exceptions: {sorted(set(EXCEPTIONS) - seen)}"

@@ -24,6 +24,8 @@ from tests.peers.events_peer import (
     CORPUS,
     Agreement,
     Layer,
+    assert_corpus_agrees,
+    assert_file_agrees,
     compare,
     corpus_files,
     our_messages,
@@ -432,20 +434,12 @@ def agreement(rel: str) -> Agreement:
 @pytest.mark.peer
 @pytest.mark.parametrize("rel", FILES)
 def test_enip_file_agrees(rel: str) -> None:
-    result = agreement(rel)
-    print(summarize(result))
-    assert result.theirs == 0 or result.compared > 0, summarize(result)
-    assert not unexplained(result, EXCEPTIONS), "\n".join(unexplained(result, EXCEPTIONS))
+    assert_file_agrees(agreement(rel), EXCEPTIONS)
 
 
 @pytest.mark.peer
 def test_enip_corpus_agreement() -> None:
-    total = Agreement()
-    for rel in FILES:
-        total.add(agreement(rel))
-    assert total.theirs > 30000, summarize(total)
-    assert abs(total.ours - total.theirs) <= 0.005 * total.theirs, summarize(total)
-    assert total.ratio >= 0.995, summarize(total)
+    assert_corpus_agrees((agreement(rel) for rel in FILES), min_messages=30000)
 
 
 @pytest.mark.peer

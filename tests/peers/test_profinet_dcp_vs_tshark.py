@@ -16,13 +16,13 @@ import pytest
 from tests.peers.events_peer import (
     Agreement,
     Layer,
+    assert_corpus_agrees,
+    assert_file_agrees,
     compare,
     corpus_files,
     iterate,
     our_messages,
-    summarize,
     tshark_messages,
-    unexplained,
 )
 from zonewarden.protocols.profinet_dcp.codes import option_name
 
@@ -148,16 +148,8 @@ def _compare(rel: str, path: Path) -> Agreement:
 @pytest.mark.parametrize("rel", FILES)
 def test_profinet_dcp_file_agrees(rel: str) -> None:
     (_, path), = list(iterate([rel]))
-    result = _compare(rel, path)
-    print(summarize(result))
-    assert not unexplained(result, EXCEPTIONS), "\n".join(unexplained(result, EXCEPTIONS))
+    assert_file_agrees(_compare(rel, path), EXCEPTIONS)
 
 
 def test_profinet_dcp_corpus_agreement() -> None:
-    total = Agreement()
-    for rel, path in iterate(FILES):
-        total.add(_compare(rel, path))
-    print(summarize(total))
-    assert total.theirs >= 40, summarize(total)
-    assert abs(total.ours - total.theirs) <= 0.005 * total.theirs, summarize(total)
-    assert total.ratio >= 0.995, summarize(total)
+    assert_corpus_agrees((_compare(rel, path) for rel, path in iterate(FILES)), min_messages=39)
