@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 # Protocols zonewarden has analyzers for: their edges are named by protocol, others by transport/port.
-ANALYZED = {"modbus", "s7comm", "enip", "dnp3", "iec104", "bacnet", "opcua", "mqtt", "profinet_dcp"}
+ANALYZED = {"modbus", "s7comm", "s7comm_plus", "enip", "dnp3", "iec104", "bacnet", "opcua", "mqtt", "profinet_dcp"}
 
 
 def zw_assets_by_address(assets: list[Any]) -> dict[str, Any]:

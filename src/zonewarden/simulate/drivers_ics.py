@@ -1,4 +1,4 @@
-"""Masters polling controllers over TCP: Modbus/TCP, S7comm and EtherNet/IP.
+"""Masters polling controllers over TCP: Modbus/TCP, S7comm, S7comm-plus and EtherNet/IP.
 
 Each poller opens its connection at the start of the capture (the HMIs and servers were restarted after the
 weekend patch window), reads the device's identity as its driver does on connect, then polls at its period
@@ -9,10 +9,12 @@ operating mode, a block upload) and disconnect.
 from __future__ import annotations
 
 import struct
+import zlib
 
 from zonewarden.simulate import enc_enip as enip
 from zonewarden.simulate import enc_modbus as mb
 from zonewarden.simulate import enc_s7 as s7
+from zonewarden.simulate import enc_s7plus as s7p
 from zonewarden.simulate.actors import US, Actor, Ctx, Rhythm, new_setpoint, operator_writes, server_port
 from zonewarden.simulate.link import Node
 from zonewarden.simulate.physics import Process
@@ -263,6 +265,118 @@ class S7Poller(TcpPoller):
         ref = self._next_ref()
         t = self._tx(t + 500, s7.end_upload(ref, upload_id), s7.control_response(ref, s7.FN_END_UPLOAD))
         t = self.conn.close(t + int(self.rng.uniform(2, 20) * US))
+        self.conn = None
+        return t
+
+
+# --- S7comm-plus ---
+
+
+class S7PlusPoller(TcpPoller):
+    """WinCC on an S7-1200/1500 over S7comm-plus: COTP to "SIMATIC-ROOT-HMI", CreateObject of a server session
+    (version 1), the session setup (SetMultiVariables of the session key), then GetMultiVariables of the
+    process DB's tags by symbol each cycle and SetMultiVariables for operator writes (version 3, with an
+    integrity part). Engineering sessions are TIA Portal going online: explore the CPU, read its I&M0 record,
+    delete the session and leave."""
+
+    DB_PROCESS = 1
+    OMS_RELEASE = "OMSP.REL.9010.27"
+    ADAPTER = "Intel(R) Ethernet Connection (7) I219-LM"
+
+    def __init__(self, ctx: Ctx, client: Node, server: Node, poll: Poll) -> None:
+        super().__init__(ctx, client, server, poll)
+        dev = server.dev
+        # Identity options (order number, hardware) default to those of the CPU's S7comm entry.
+        self.opts = {**dev.protocols.get("s7comm", {}), **dev.protocols["s7comm_plus"]}
+        self.order_number = str(self.opts.get("order_number", ""))
+        self.paom = s7p.paom_string(self.order_number, dev.firmware)
+        points = [*self.proc.analogs(), *self.proc.binaries()] if self.proc is not None else []
+        # Symbolic access: each tag's LID in the optimized DB and the CRC of its symbol.
+        self.tags = tuple(s7p.Tag(zlib.crc32(f"DB_Process.{p.name}".encode()), self.DB_PROCESS, n)
+                          for n, p in enumerate(points, start=1))
+        self.seq = self.iid = self.session_id = 0
+        self.key = b""
+
+    def _next(self) -> tuple[int, int, int]:
+        """The next request's sequence number and integrity id, and the integrity id of its response."""
+        self.seq = self.seq % 0xFFFF + 1
+        self.iid = (self.iid + 1) & 0xFFFFFFFF
+        return self.seq, self.iid, (self.iid + self.seq) & 0xFFFFFFFF
+
+    def _tx(self, t: int, request: bytes, reply: bytes, next_us: int | None = None, version: int = s7p.V3) -> int:
+        assert self.conn is not None
+        return self.conn.exchange(t, s7p.pdu(version, request, self.key), s7p.pdu(version, reply, self.key),
+                                  self.think(1, 6), next_us=next_us)
+
+    def _open_session(self, t: int, engineering: bool) -> int:
+        assert self.conn is not None
+        rng = self.rng
+        called, calling = (s7p.TSAP_ES, s7p.CALLING_TSAP_ES) if engineering else (s7p.TSAP_HMI, s7p.CALLING_TSAP_HMI)
+        ref = rng.randrange(1, 0xFFFF)
+        t = self.conn.exchange(t, s7p.cotp_connect(calling, called, confirm=False, src_ref=ref),
+                               s7p.cotp_connect(calling, called, confirm=True, src_ref=rng.randrange(1, 0xFFFF),
+                                                dst_ref=ref), self.think(0.5, 2), next_us=t)
+        self.seq, self.iid, self.session_id = 1, rng.randrange(1, 0x400), rng.randrange(0x300, 0x400)
+        self.key = rng.randbytes(16)
+        client = s7p.Client(f"ServerSession_{rng.getrandbits(24):06X}", f"1:::6.0::{self.ADAPTER}.TCPIP.1",
+                            self.client.dev.name.upper(), 1 if engineering else 2, rng.getrandbits(32))
+        t = self._tx(t + 1_000, s7p.create_object_request(1, client),
+                     s7p.create_object_response(1, self.session_id, f"01:{rng.getrandbits(64):016X}",
+                                                self.OMS_RELEASE, rng.randbytes(20), self.paom), t, s7p.V1)
+        self.seq = 2
+        return self._tx(t + 2_000, s7p.session_setup_request(2, self.session_id, rng.randbytes(172), self.paom),
+                        s7p.set_multi_variables_response(2, 0), t, s7p.V2)
+
+    def connect(self, t: int) -> int:
+        return self._open_session(t, engineering=False)
+
+    def _values(self) -> list[float | bool]:
+        if self.proc is None:
+            return []
+        return [*(p.value for p in self.proc.analogs()), *(bool(p.value) for p in self.proc.binaries())]
+
+    def cycle(self, t: int, next_us: int | None) -> int:
+        if not self.tags:
+            return t
+        seq, iid, reply_iid = self._next()
+        return self._tx(t, s7p.get_multi_variables_request(seq, self.session_id, iid, self.tags),
+                        s7p.get_multi_variables_response(seq, reply_iid, self._values()), next_us)
+
+    def write(self, t: int, next_us: int | None) -> int:
+        proc = self.proc
+        if proc is None:
+            return t
+        index, value = new_setpoint(self.rng, proc)
+        point = proc.setpoints()[index]
+        point.value = value
+        tag = self.tags[[*proc.analogs(), *proc.binaries()].index(point)]
+        seq, iid, reply_iid = self._next()
+        new: float | bool = bool(value) if point.binary else value
+        return self._tx(t, s7p.set_multi_variables_request(seq, self.session_id, iid, [(tag, new)]),
+                        s7p.set_multi_variables_response(seq, reply_iid), next_us)
+
+    def session(self, t: int) -> int:
+        """TIA Portal going online: explore the CPU, read its I&M0 record (order and serial number, firmware),
+        go offline."""
+        self.conn = TcpConn(self.ctx.net, self.client, self.server, server_port(self.poll))
+        t = self._open_session(self.conn.open(t) + 1_000, engineering=True)
+        seq, iid, reply_iid = self._next()
+        children = [(s7p.ID_PLC_PROGRAM, s7p.ID_PLC_PROGRAM_CLASS, "PLCProgram"),
+                    (s7p.ID_HW_CONFIGURATION, s7p.ID_CONTAINER_CLASS, "HWConfiguration")]
+        t = self._tx(t + 3_000, s7p.explore_request(seq, self.session_id, iid, s7p.ID_AS_ROOT,
+                                                    [s7p.ID_OBJECT_VARIABLE_TYPE_NAME]),
+                     s7p.explore_response(seq, reply_iid, s7p.ID_AS_ROOT, s7p.ID_AS_ROOT_CLASS, "ASRoot", children), t)
+        dev = self.server.dev
+        record = s7p.im0_record(self.order_number, dev.serial, dev.firmware, int(self.opts.get("hardware", 1)))
+        seq, iid, reply_iid = self._next()
+        t = self._tx(t + 4_000, s7p.get_var_substreamed_request(seq, self.session_id, iid, s7p.ID_CPU_PROXY,
+                                                                s7p.ID_IM0_DATA),
+                     s7p.get_var_substreamed_response(seq, reply_iid, record), t)
+        seq, iid, reply_iid = self._next()
+        t = self._tx(t + int(self.rng.uniform(2, 20) * US),
+                     s7p.delete_object_request(seq, self.session_id, iid, self.session_id),
+                     s7p.delete_object_response(seq, reply_iid, self.session_id), t)
+        t = self.conn.close(t + 2_000)
         self.conn = None
         return t
 

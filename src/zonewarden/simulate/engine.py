@@ -20,7 +20,7 @@ from zonewarden.simulate import attacks
 from zonewarden.simulate.actors import US, Actor, Ctx, Labels
 from zonewarden.simulate.background import background_actors
 from zonewarden.simulate.drivers_grid import Dnp3Master, Iec104Master
-from zonewarden.simulate.drivers_ics import EnipPoller, ModbusPoller, S7Poller
+from zonewarden.simulate.drivers_ics import EnipPoller, ModbusPoller, S7PlusPoller, S7Poller
 from zonewarden.simulate.drivers_it import ItSession
 from zonewarden.simulate.drivers_misc import (
     BacnetSupervisor,
@@ -38,8 +38,8 @@ from zonewarden.simulate.truth import truth
 
 SLICE_US = 200_000
 _POLLERS: dict[str, Callable[..., Actor]] = {
-    "modbus": ModbusPoller, "s7comm": S7Poller, "enip": EnipPoller, "dnp3": Dnp3Master, "iec104": Iec104Master,
-    "bacnet": BacnetSupervisor, "opcua": OpcUaClient,
+    "modbus": ModbusPoller, "s7comm": S7Poller, "s7comm_plus": S7PlusPoller, "enip": EnipPoller, "dnp3": Dnp3Master,
+    "iec104": Iec104Master, "bacnet": BacnetSupervisor, "opcua": OpcUaClient,
 }
 _IT = ("dns", "ntp", "http", "https", "http_proxy", "smb", "rdp", "ldap", "kerberos", "pi", "ssh", "syslog")
 

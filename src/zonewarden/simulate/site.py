@@ -24,12 +24,13 @@ ROLES = ("plc", "rtu", "ied", "io_device", "hmi", "scada_server", "opc_server", 
          "engineering_workstation", "historian", "network_device", "it_host")
 PURDUE_LEVELS = (0, 1, 2, 3, 3.5, 4, 5)
 # Protocols a device can serve (``protocols:``) and that a client can poll (``polls:``).
-SERVED = ("modbus", "s7comm", "enip", "dnp3", "iec104", "bacnet", "profinet_dcp", "opcua", "mqtt",
+SERVED = ("modbus", "s7comm", "s7comm_plus", "enip", "dnp3", "iec104", "bacnet", "profinet_dcp", "opcua", "mqtt",
           "dns", "ntp", "http", "https", "http_proxy", "smb", "rdp", "ldap", "kerberos", "ssh", "pi", "syslog")
 POLLED = (*SERVED, "mqtt_sub")
 # Default server port of each polled protocol (the truth's transport and the firewall's conduits).
-PORTS = {"modbus": ("tcp", 502), "s7comm": ("tcp", 102), "enip": ("tcp", 44818), "dnp3": ("tcp", 20000),
-         "iec104": ("tcp", 2404), "bacnet": ("udp", 47808), "profinet_dcp": ("l2", 0), "opcua": ("tcp", 4840),
+PORTS = {"modbus": ("tcp", 502), "s7comm": ("tcp", 102), "s7comm_plus": ("tcp", 102), "enip": ("tcp", 44818),
+         "dnp3": ("tcp", 20000), "iec104": ("tcp", 2404), "bacnet": ("udp", 47808), "profinet_dcp": ("l2", 0),
+         "opcua": ("tcp", 4840),
          "mqtt": ("tcp", 1883), "mqtt_sub": ("tcp", 1883), "dns": ("udp", 53), "ntp": ("udp", 123),
          "http": ("tcp", 80), "https": ("tcp", 443), "http_proxy": ("tcp", 3128), "smb": ("tcp", 445),
          "rdp": ("tcp", 3389), "ldap": ("tcp", 389), "kerberos": ("tcp", 88), "ssh": ("tcp", 22),

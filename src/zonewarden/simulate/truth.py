@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from zonewarden.simulate.actors import Ctx
+from zonewarden.simulate.enc_s7plus import paom_string
 from zonewarden.simulate.site import PORTS, Device, Site
 
 if TYPE_CHECKING:
@@ -20,6 +21,8 @@ DISCLOSES = {
     "modbus": ("vendor", "product_code", "firmware", "product_name"),
     # S7: the SZL carries no vendor name, but its manufacturer id (index 9: 0x002a) names Siemens.
     "s7comm": ("vendor", "product_name", "firmware", "serial", "order_number", "hardware_revision"),
+    # S7comm-plus: the CPU's session answer names its order number (in its version string).
+    "s7comm_plus": ("order_number",),
     "enip": ("vendor_id", "vendor", "product_name", "product_code", "firmware", "serial", "device_type"),
     "dnp3": ("vendor", "product_name", "firmware", "serial", "hardware_revision"),
     "bacnet": ("vendor", "vendor_id", "product_name", "firmware", "serial"),
@@ -27,6 +30,8 @@ DISCLOSES = {
     "opcua": ("product_name",),
 }
 SPARKPLUG_DISCLOSES = ("vendor", "product_name", "firmware", "serial")
+# What engineering sessions add: TIA Portal going online reads the CPU's I&M0 record over S7comm-plus.
+ENGINEERING_DISCLOSES = {"s7comm_plus": ("serial", "firmware")}
 
 
 def _identity(dev: Device) -> dict[str, dict[str, Any]]:
@@ -47,6 +52,12 @@ def _identity(dev: Device) -> dict[str, dict[str, Any]]:
                          "hardware_version": int(o.get("hardware", 1)), "plc_name": str(o.get("plc_name", "")),
                          "module_name": str(o.get("module_name", "")), "plant_id": str(o.get("plant_id", "")),
                          "location": str(o.get("location", ""))}
+    if "s7comm_plus" in p:
+        o = {**p.get("s7comm", {}), **p["s7comm_plus"]}
+        order = str(o.get("order_number", ""))
+        # serial and firmware: from the I&M0 record, read in engineering sessions only
+        out["s7comm_plus"] = {"order_number": order, "version_string": paom_string(order, dev.firmware),
+                              "serial_number": dev.serial, "firmware_version": dev.firmware}
     if "enip" in p:
         o = p["enip"]
         major, _, minor = dev.firmware.partition(".")
@@ -80,11 +91,13 @@ def _identity(dev: Device) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _asset(dev: Device, site: Site, queried: set[str], used: set[str], attack: str | None) -> dict[str, Any]:
+def _asset(dev: Device, site: Site, queried: set[str], used: set[str], attack: str | None,
+           engineering: frozenset[str] = frozenset()) -> dict[str, Any]:
     ident = _identity(dev)
     disclosed: dict[str, list[str]] = {}
     for proto in sorted(queried):
-        for attribute in DISCLOSES.get(proto, ()):
+        extra = ENGINEERING_DISCLOSES.get(proto, ()) if proto in engineering else ()
+        for attribute in (*DISCLOSES.get(proto, ()), *extra):
             disclosed.setdefault(attribute, []).append(proto)
     if "mqtt" in used and dev.role == "iot_gateway":
         for attribute in SPARKPLUG_DISCLOSES:
@@ -92,6 +105,7 @@ def _asset(dev: Device, site: Site, queried: set[str], used: set[str], attack: s
     vendor_ids = {k: v["vendor_id"] for k, v in ident.items() if "vendor_id" in v}
     cip = ident.get("enip")
     s7 = ident.get("s7comm")
+    order_number = next((ident[k]["order_number"] for k in ("s7comm", "s7comm_plus") if k in ident), None)
     product_code: str | None = None
     if "modbus" in ident:
         product_code = ident["modbus"]["product_code"]
@@ -107,7 +121,7 @@ def _asset(dev: Device, site: Site, queried: set[str], used: set[str], attack: s
         "mac_vendor": None, "hostnames": names, "vendor": dev.vendor or None,
         "vendor_id": next(iter(vendor_ids.values())) if len(vendor_ids) == 1 else None,
         "product_name": dev.product or None, "product_code": product_code,
-        "order_number": s7["order_number"] if s7 else None, "firmware": dev.firmware or None,
+        "order_number": order_number, "firmware": dev.firmware or None,
         "hardware_revision": hardware, "serial": dev.serial or None,
         "device_type": CIP_DEVICE_TYPES.get(cip["device_type"]) if cip else None, "role": dev.role,
         "purdue_level": dev.purdue_level, "zone": dev.zone, "first_seen": None, "last_seen": None,
@@ -121,6 +135,7 @@ def truth(site: Site, ctx: Ctx, planned: list[tuple[Actor, str]]) -> dict[str, A
     edges: list[dict[str, Any]] = []
     used: dict[str, set[str]] = {}
     queried: dict[str, set[str]] = {}
+    engineering: dict[str, set[str]] = {}
     for dev in site.devices.values():
         for poll in dev.polls:
             server = site.devices[poll.server]
@@ -129,6 +144,8 @@ def truth(site: Site, ctx: Ctx, planned: list[tuple[Actor, str]]) -> dict[str, A
             proto = EDGE_PROTO.get(poll.proto, poll.proto)
             used.setdefault(dev.name, set()).add(proto)
             queried.setdefault(poll.server, set()).add(poll.proto)
+            if poll.options.get("session") == "engineering":
+                engineering.setdefault(poll.server, set()).add(poll.proto)
             edges.append({"client": dev.name, "server": server.name, "client_ip": dev.ip, "server_ip": server.ip,
                           "proto": proto, "transport": transport, "port": port})
             if poll.proto == "enip" and poll.options.get("session") != "engineering":
@@ -139,8 +156,8 @@ def truth(site: Site, ctx: Ctx, planned: list[tuple[Actor, str]]) -> dict[str, A
             edges.append(dict(row))
             if "attack" not in row:
                 used.setdefault(str(row["client"]), set()).add(str(row["proto"]))
-    assets = [_asset(d, site, queried.get(d.name, set()), used.get(d.name, set()), None)
-              for d in site.devices.values()]
+    assets = [_asset(d, site, queried.get(d.name, set()), used.get(d.name, set()), None,
+                     frozenset(engineering.get(d.name, ()))) for d in site.devices.values()]
     for dev, attack in ctx.extra_assets:
         assets.append(_asset(dev, site, set(), set(), attack))
     # Not everything happens in every capture (a 10-minute poll in a 1-minute run): say what did.
