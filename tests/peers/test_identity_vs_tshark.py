@@ -38,6 +38,8 @@ must keep both. Normalisations (the same statement written differently, nothing 
   (SZL 0x001c index 9, DCP vendor id) is Siemens.
 - PROFINET device id as ``0x`` and four hex digits; the device role bits by name (0x01 io_device,
   0x02 io_controller, 0x04 io_multidevice, 0x08 io_supervisor) joined with ``+``.
+- OPC UA product: the ProductUri read as the product it names (its parts after the authority, a final
+  ``V6`` as ``6``: ``urn:kepware.com:KEPServerEX:V6`` is ``KEPServerEX 6``), else the ApplicationName.
 - Strings trimmed of padding spaces and NULs; empty strings are no value.
 
 Every remaining difference is in EXCEPTIONS with its reason; an unexplained one fails, and so does an
@@ -94,7 +96,7 @@ RESOLVED = ("vendor", "vendor_id", "product_name", "product_code", "order_number
             "serial", "device_type")
 # Every attribute an identity extractor may state; each needs a tshark counterpart below.
 COMPARED = (*RESOLVED, "name", "software_version", "location", "zone_hint", "product_uri", "application_uri",
-            "routed_device")
+            "application_name", "routed_device")
 
 # ---------------------------------------------------------------------------------------------- tshark
 LAYERS = "frame eth ip ipv6 tcp bvlc bacnet bacapp enip cip cipcm modbus s7comm pn_dcp dnp3 opcua data"
@@ -428,9 +430,23 @@ def opcua_claims(frame: dict[str, Any], number: int, device: str) -> list[Claim]
         return []
     rank = SERVER_APP if service in (431, 464) else CLIENT_APP  # 461 CreateSession request; 425 FindServers
     app = apps[0]
+    name = first(app, "opcua.loctext.Text")
     return _claims("opcua", device, number, [("application_uri", app["opcua.ApplicationUri"], rank),
                                              ("product_uri", app.get("opcua.ProductUri"), rank),
-                                             ("product_name", first(app, "opcua.loctext.Text"), rank)])
+                                             ("application_name", name, rank),
+                                             ("product_name", ua_product(app.get("opcua.ProductUri"), name), rank)])
+
+
+def ua_product(product_uri: Any, application_name: Any) -> str | None:
+    uri = text(product_uri)
+    if uri is None:
+        return text(application_name)
+    if not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", uri):
+        return uri
+    parts = [p for p in re.split(r"[:/]", re.split(r"[?#]", uri.split(":", 1)[1])[0]) if p][1:]
+    if len(parts) > 1:
+        parts[-1] = re.sub(r"^[Vv]?(\d+(\.\d+)*)$", r"\1", parts[-1])
+    return " ".join(parts) or text(application_name)
 
 
 PARSERS = (enip_claims, modbus_claims, s7comm_claims, s7comm_plus_claims, bacnet_claims, pn_dcp_claims,
@@ -570,7 +586,7 @@ EXCEPTIONS: dict[tuple[str, str, str], str] = {
     # retransmissions after the client had ACKed them; tshark flags them as spurious and never dissects the
     # response (test_opcua_vs_tshark lists the same frame), we reassemble it and read the server's description.
     **{(_GAP, "192.168.11.33", a): "server description in the CreateSessionResponse tshark leaves undissected "
-       "(retransmitted segments)" for a in ("application_uri", "product_name", "product_uri")},
+       "(retransmitted segments)" for a in ("application_uri", "application_name", "product_name", "product_uri")},
 }
 
 
@@ -740,7 +756,7 @@ def test_opcua_application_descriptions_match_icsnpp(log: Path) -> None:
         a = _asset(rel, c[7])
         assert uri in _evidence(a, "application_uri")
         assert product is None or product in _evidence(a, "product_uri")
-        assert name is None or name in _evidence(a, "product_name")
+        assert name is None or name in _evidence(a, "application_name")
         compared += 1
     assert compared
 

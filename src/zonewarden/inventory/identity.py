@@ -8,11 +8,12 @@ own identity, so it gives no fact, or only a ``routed_device`` note naming what 
 
 Attributes resolved onto the asset: vendor, vendor_id, product_name, product_code, order_number,
 firmware, hardware_revision, serial, device_type and name (host names). Others are kept as evidence
-only: software_version, location, zone_hint, product_uri, application_uri, routed_device.
+only: software_version, location, zone_hint, product_uri, application_uri, application_name, routed_device.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -32,6 +33,8 @@ CLIENT_APPLICATION = 0.5  # a client application describing itself, or a server 
 # PROFIBUS/PROFINET manufacturer ids (PI registry) we name; others stay numbers (vendor_id).
 PI_VENDORS: dict[int, str] = {0x002A: "Siemens"}
 SEND_UNIT_DATA = 0x70  # EtherNet/IP encapsulation command carrying connected (class 3) CIP messages
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")  # RFC 3986 scheme
+_VERSION = re.compile(r"^[Vv]?(\d+(?:\.\d+)*)$")  # V6, v1.2, 6.0
 
 
 def _text(value: Any) -> Any:
@@ -172,16 +175,72 @@ def dnp3(e: Any) -> list[Fact]:
                       "location": "location"})
 
 
+def product_of_uri(uri: Any) -> str | None:
+    """The product an OPC UA ProductUri names, readably: the segments after its authority (the vendor's
+    domain or name), a final version segment as a bare number. ``urn:kepware.com:KEPServerEX:V6`` is
+    ``KEPServerEX 6``, ``urn:UnifiedAutomation:UaServerCpp`` is ``UaServerCpp``; a URI naming only an
+    authority (``http://open62541.org``) names no product. A value without a scheme is taken as the name."""
+    uri = _text(uri)
+    if not isinstance(uri, str):
+        return None
+    scheme, colon, rest = uri.partition(":")
+    if not colon or not _SCHEME.match(scheme):
+        return uri  # not a URI (node-opcua sends "NodeOPCUA-Server"): the product's name itself
+    path = re.split(r"[?#]", rest, maxsplit=1)[0]
+    parts = [p for p in re.split(r"[:/]", path) if p][1:]  # the first is the authority
+    if len(parts) > 1 and (version := _VERSION.match(parts[-1])):
+        parts[-1] = version.group(1)
+    return " ".join(parts) or None
+
+
 def opcua(e: Any) -> list[Fact]:
-    """ApplicationDescriptions: a server's (GetEndpoints, CreateSession responses), a client's (CreateSession)."""
+    """ApplicationDescriptions: a server's (GetEndpoints, CreateSession responses), a client's (CreateSession).
+
+    The product is what the ProductUri names (OPC 10000-4, ApplicationDescription: "globally unique identifier
+    for the product"); the ApplicationName describes the application instance (often ``<product>@<host>``),
+    so it is evidence, and the product name only when the ProductUri names none."""
     if _g(e, "application_uri") is None and _g(e, "application_name") is None:
         return []
     server = _g(e, "is_response") and _g(e, "service") != "FindServersResponse"
-    return _facts(e, {"application_name": "product_name", "product_uri": "product_uri",
-                      "application_uri": "application_uri"}, APPLICATION if server else CLIENT_APPLICATION)
+    confidence = APPLICATION if server else CLIENT_APPLICATION
+    facts = _facts(e, {"application_name": "application_name", "product_uri": "product_uri",
+                       "application_uri": "application_uri"}, confidence)
+    product = product_of_uri(_g(e, "product_uri")) or _text(_g(e, "application_name"))
+    if product is not None:
+        facts.append(("product_name", product, confidence))
+    return facts
+
+
+# Sparkplug B node properties (the specification's NBIRTH example; Eclipse Tahu): metric name -> attribute.
+SPARKPLUG_PROPERTIES = {"properties/hardware make": "vendor", "properties/hardware model": "product_name",
+                        "properties/fw": "firmware", "properties/serial number": "serial"}
+
+
+def mqtt(e: Any) -> list[Fact]:
+    """Sparkplug B birth certificates a client publishes: an NBIRTH's properties describe the edge node that
+    sends it; a DBIRTH's describe a device behind the edge node, so they are a ``routed_device`` note. The
+    same message forwarded by the broker to subscribers says nothing about the broker."""
+    metrics = _g(e, "sparkplug_metrics")
+    if _g(e, "is_response") or not isinstance(metrics, dict):
+        return []
+    found: dict[str, str] = {}
+    for name, value in metrics.items():
+        attribute = SPARKPLUG_PROPERTIES.get(str(name).lower())
+        value = _text(str(value)) if isinstance(value, str | int) and not isinstance(value, bool) else None
+        if attribute is not None and value is not None:
+            found.setdefault(attribute, value)
+    if _g(e, "sparkplug_message_type") == "NBIRTH":
+        return [(attribute, value, SELF_DESCRIBED) for attribute, value in found.items()]
+    if _g(e, "sparkplug_message_type") != "DBIRTH" or not found:
+        return []
+    where = "/".join(str(v) for v in (_g(e, "sparkplug_edge_node"), _g(e, "sparkplug_device")) if v)
+    note = " ".join(v for v in (f"sparkplug device {where}:", found.get("vendor"), found.get("product_name"),
+                                found.get("firmware") and f"fw {found['firmware']}",
+                                found.get("serial") and f"serial {found['serial']}") if v)
+    return [("routed_device", note, SELF_DESCRIBED)]
 
 
 EXTRACTORS: dict[str, Extractor] = {
     "modbus": modbus, "enip": enip, "s7comm": s7comm, "s7comm_plus": s7comm_plus, "bacnet": bacnet,
-    "profinet_dcp": profinet_dcp, "dnp3": dnp3, "opcua": opcua,
+    "profinet_dcp": profinet_dcp, "dnp3": dnp3, "opcua": opcua, "mqtt": mqtt,
 }

@@ -19,7 +19,7 @@ from zonewarden.protocols.base import FlowContext
 from zonewarden.protocols.mqtt import analyzer as analyzer_module
 from zonewarden.protocols.mqtt.analyzer import LARGE_PUBLISH, MqttAnalyzer
 from zonewarden.protocols.mqtt.events import MqttEvent
-from zonewarden.protocols.mqtt.samples import SAMPLES
+from zonewarden.protocols.mqtt.samples import SAMPLES, SPARKPLUG_NBIRTH
 
 CONNACK_OK = bytes.fromhex("20020000")
 PINGREQ = bytes.fromhex("c000")
@@ -96,6 +96,29 @@ def test_sparkplug_topic_fields() -> None:
             ddata.sparkplug_device) == ("Plant1", "DDATA", "Edge1", "Pump3")
     assert (state.sparkplug_message_type, state.sparkplug_host_id, state.sparkplug_group) == ("STATE", "scada-1",
                                                                                               None)
+
+
+def test_sparkplug_birth_metrics() -> None:
+    nbirth_payload = SPARKPLUG_NBIRTH[32:]
+    msgs, anomalies, _ = run((0, SPARKPLUG_NBIRTH),
+                             (0, publish("spBv1.0/Plant1/DBIRTH/Edge1/Pump3", nbirth_payload)),
+                             (0, publish("spBv1.0/Plant1/NDATA/Edge1", nbirth_payload)),
+                             (0, publish("spBv1.0/Plant1/NBIRTH/Edge1", b"ONLINE")))
+    nbirth, dbirth, ndata, broken = msgs
+    assert nbirth.sparkplug_metrics == dbirth.sparkplug_metrics == {
+        "bdSeq": 0, "Properties/Hardware Make": "Raspberry Pi", "Properties/FW": "1.2", "Temperature": -5}
+    assert ndata.sparkplug_metrics is None  # only births are decoded
+    assert broken.sparkplug_metrics is None and broken.packet_name == "PUBLISH"
+    assert [(a.anomaly, a.frame) for a in anomalies] == [("mqtt.malformed_sparkplug_payload", 4)]
+
+
+def test_large_sparkplug_birth_is_read_from_its_head() -> None:
+    metric = bytes.fromhex("120d" "0a0b") + b"Properties/"  # a metric (2) whose name alone fills it
+    padding = metric * (LARGE_PUBLISH // len(metric) + 100)
+    big = publish("spBv1.0/Plant1/NBIRTH/Edge1", SPARKPLUG_NBIRTH[32:] + padding)
+    msgs, anomalies, _ = run(*[(0, big[i : i + 1460]) for i in range(0, len(big), 1460)])
+    assert msgs[0].sparkplug_metrics is not None and msgs[0].sparkplug_metrics["Properties/FW"] == "1.2"
+    assert not anomalies
 
 
 def test_large_publish_payload_is_skipped_not_buffered() -> None:

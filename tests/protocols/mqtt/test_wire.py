@@ -1,19 +1,25 @@
-"""MQTT wire format: fixed header, every control packet in 3.1.1 and 5.0, properties, Sparkplug B topics."""
+"""MQTT wire format: fixed header, every control packet in 3.1.1 and 5.0, properties, Sparkplug B topics and
+payloads."""
 
 from __future__ import annotations
 
 import pytest
 
 from zonewarden.errors import Malformed, NeedMoreData
-from zonewarden.protocols.mqtt.samples import SAMPLES
+from zonewarden.protocols.mqtt.samples import SAMPLES, SPARKPLUG_NBIRTH
 from zonewarden.protocols.mqtt.wire import (
     MAX_PROPERTIES,
-    Sparkplug,
     looks_like_mqtt_connect,
     packet_length,
     parse_fixed_header,
     parse_packet,
+)
+from zonewarden.protocols.mqtt.wire_sparkplug import (
+    MAX_METRICS,
+    MAX_TEXT,
+    Sparkplug,
     parse_sparkplug,
+    parse_sparkplug_payload,
 )
 
 CONNECT_V311_WILL_AND_CREDENTIALS = bytes.fromhex(
@@ -203,3 +209,65 @@ def test_probe() -> None:
     assert not looks_like_mqtt_connect(PUBLISH_QOS2_DUP_RETAIN)
     assert not looks_like_mqtt_connect(bytes.fromhex("160301020001"))  # a TLS record
     assert not looks_like_mqtt_connect(b"")
+
+
+# ---- Sparkplug B payloads (protobuf key = field number << 3 | wire type)
+NBIRTH_PAYLOAD = SPARKPLUG_NBIRTH[32:]  # after the fixed header (3 bytes) and the topic (2 + 27)
+
+
+def _metric(body: bytes) -> bytes:
+    return b"\x12" + bytes([len(body)]) + body  # Payload.metrics (2, length-delimited)
+
+
+def test_sparkplug_payload_keeps_string_integer_and_boolean_metrics() -> None:
+    p = parse_packet(SPARKPLUG_NBIRTH, 4)
+    assert p.payload_offset == 32 and p.payload_length == len(NBIRTH_PAYLOAD)
+    payload = parse_sparkplug_payload(NBIRTH_PAYLOAD)
+    # the Float "Supply Voltage" is walked, not kept
+    assert payload.metrics == {"bdSeq": 0, "Properties/Hardware Make": "Raspberry Pi", "Properties/FW": "1.2",
+                               "Temperature": -5}
+    assert payload.metric_count == 5
+
+
+@pytest.mark.parametrize(("metric", "expected"), [
+    (bytes.fromhex("0a0142" "2001" "50ff01"), -1),  # Int8, int_value 0xff
+    (bytes.fromhex("0a0142" "2006" "50ffff03"), 0xFFFF),  # UInt16 stays unsigned
+    (bytes.fromhex("0a0142" "2004" "58ffffffffffffffffff01"), -1),  # Int64, long_value 2**64 - 1
+    (bytes.fromhex("0a0142" "200b" "7001"), True),  # Boolean, boolean_value (14) 1
+    (bytes.fromhex("0a0142" "200c" "7a0141" "3801"), None),  # String "A" but is_null (7) set: not kept
+    (bytes.fromhex("0a0142" "2011" "820101ff"), None),  # Bytes, bytes_value (16): not kept
+])
+def test_sparkplug_metric_values(metric: bytes, expected: object) -> None:
+    assert parse_sparkplug_payload(_metric(metric)).metrics.get("B") == expected
+
+
+def test_sparkplug_payload_bounds() -> None:
+    many = b"".join(_metric(b"\x0a\x04" + f"m{i:03d}".encode() + b"\x50\x01") for i in range(MAX_METRICS + 5))
+    payload = parse_sparkplug_payload(many + _metric(b"\x0a\x04m000\x50\x02"))
+    assert len(payload.metrics) == MAX_METRICS and payload.metric_count == MAX_METRICS + 6
+    assert payload.metrics["m000"] == 1  # the first of a repeated name
+    long_name = "n" * 300
+    body = b"\x0a\xac\x02" + long_name.encode() + b"\x50\x01"
+    (name,) = parse_sparkplug_payload(b"\x12" + bytes([len(body) & 0x7F | 0x80, len(body) >> 7]) + body).metrics
+    assert name == "n" * MAX_TEXT
+
+
+@pytest.mark.parametrize("payload", [
+    bytes.fromhex("12020a03"),  # a metric of two bytes whose name claims three
+    bytes.fromhex("1205"),  # metrics length 5, nothing follows
+    bytes.fromhex("0b"),  # field 1, wire type 3 (start group)
+    bytes.fromhex("00"),  # field number 0
+    bytes.fromhex("1001"),  # metrics as a varint
+    bytes.fromhex("08" + "ff" * 10 + "01"),  # varint longer than ten bytes
+    b"ONLINE",  # Sparkplug 2.2 STATE text, not protobuf
+])
+def test_malformed_sparkplug_payloads(payload: bytes) -> None:
+    with pytest.raises(Malformed):
+        parse_sparkplug_payload(payload)
+
+
+def test_sparkplug_payload_cut_short_keeps_the_metrics_before_the_cut() -> None:
+    cut = NBIRTH_PAYLOAD[:60]  # inside Properties/Hardware Make
+    with pytest.raises(Malformed):
+        parse_sparkplug_payload(cut)
+    assert parse_sparkplug_payload(cut, complete=False).metrics == {"bdSeq": 0}

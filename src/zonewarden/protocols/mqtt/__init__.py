@@ -5,11 +5,14 @@ from zonewarden.protocols.mqtt.analyzer import MqttAnalyzer
 from zonewarden.protocols.mqtt.events import MqttEvent
 from zonewarden.protocols.mqtt.samples import SAMPLES
 from zonewarden.protocols.mqtt.wire import looks_like_mqtt_connect, parse_packet
+from zonewarden.protocols.mqtt.wire_sparkplug import parse_sparkplug_payload
 
 
 def _fuzz(data: bytes) -> object:
-    """Both ways the analyzer decodes a packet: as MQTT 3.1.1 and as MQTT 5 (properties, reason codes)."""
-    return parse_packet(data, 4), parse_packet(data, 5)
+    """Every way the analyzer decodes bytes: a packet as MQTT 3.1.1 and as MQTT 5 (properties, reason codes),
+    and a Sparkplug B payload, whole or cut short."""
+    return (parse_packet(data, 4), parse_packet(data, 5), parse_sparkplug_payload(data),
+            parse_sparkplug_payload(data, complete=False))
 
 
 SPECS = (AnalyzerSpec(

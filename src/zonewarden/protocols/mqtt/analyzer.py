@@ -1,5 +1,6 @@
 """MQTT analyzer: frames control packets, follows the session (protocol level, client id, topic aliases),
-matches acknowledgements to what they acknowledge, emits one event per packet.
+matches acknowledgements to what they acknowledge, emits one event per packet. Sparkplug B birth
+certificates (NBIRTH, DBIRTH) have their metrics decoded.
 
 Framing is PduStreamAnalyzer's with one addition: a PUBLISH larger than LARGE_PUBLISH is decoded from its
 head (topic, packet id, properties) and the rest of its payload is skipped as it streams past, so a
@@ -12,7 +13,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from zonewarden.errors import Malformed, NeedMoreData
+from zonewarden.errors import DecodeError, Malformed, NeedMoreData
 from zonewarden.protocols.base import (
     MAX_CONSECUTIVE_MALFORMED,
     MAX_PDU_BUFFER,
@@ -30,13 +31,15 @@ from zonewarden.protocols.mqtt.codes import (
     PUBLISH,
     PUBREC,
     PUBREL,
+    SPARKPLUG_BIRTHS,
     SUBSCRIBE,
     UNSUBSCRIBE,
     packet_name,
     reason_name,
 )
 from zonewarden.protocols.mqtt.events import MqttEvent
-from zonewarden.protocols.mqtt.wire import Packet, packet_length, parse_fixed_header, parse_packet, parse_sparkplug
+from zonewarden.protocols.mqtt.wire import Packet, packet_length, parse_fixed_header, parse_packet
+from zonewarden.protocols.mqtt.wire_sparkplug import MetricValue, parse_sparkplug, parse_sparkplug_payload
 
 # A PUBLISH over this size is decoded from its first HEAD_KEEP bytes and the rest skipped unbuffered.
 LARGE_PUBLISH = 1 << 17
@@ -147,10 +150,22 @@ class MqttAnalyzer(PduStreamAnalyzer):
         self._resync[direction] = False
         self._session(p)
         fields = self._fields(direction, p, frame)
+        if fields.get("sparkplug_message_type") in SPARKPLUG_BIRTHS and p.payload_offset is not None:
+            fields["sparkplug_metrics"] = self._birth(direction, ts_ns, frame, pdu[p.payload_offset :],
+                                                      remaining is None)
         self.emit(MqttEvent(**self.ctx.header(direction, ts_ns, frame), is_response=is_response,
                             packet_type=p.packet_type, packet_name=packet_name(p.packet_type),
                             client_id=self._client_id, **fields))
         return True
+
+    def _birth(self, direction: int, ts_ns: int, frame: int, payload: bytes,
+               complete: bool) -> dict[str, MetricValue] | None:
+        """A birth certificate's metrics; a payload that is no Sparkplug payload is an anomaly."""
+        try:
+            return parse_sparkplug_payload(payload, complete).metrics
+        except DecodeError as exc:
+            self.anomaly(direction, ts_ns, frame, "malformed_sparkplug_payload", str(exc))
+            return None
 
     def _session(self, p: Packet) -> None:
         if p.packet_type == CONNECT and p.protocol_level is not None:

@@ -63,6 +63,10 @@ PROP_TOPIC_ALIAS = 0x23
 # spBv1.0/STATE/<host application> for host applications.
 SPARKPLUG_NAMESPACE = "spBv1.0"
 SPARKPLUG_TYPES = frozenset({"NBIRTH", "NDEATH", "DBIRTH", "DDEATH", "NDATA", "DDATA", "NCMD", "DCMD", "STATE"})
+# Birth certificates: every metric of the edge node (NBIRTH) or of a device behind it (DBIRTH), by name.
+SPARKPLUG_BIRTHS = frozenset({"NBIRTH", "DBIRTH"})
+# Sparkplug datatypes Int8, Int16, Int32, Int64: two's complement in the unsigned int_value/long_value fields.
+SPARKPLUG_SIGNED_BITS: dict[int, int] = {1: 8, 2: 16, 3: 32, 4: 64}
 
 
 def packet_name(kind: int) -> str:

@@ -7,7 +7,8 @@ from zonewarden.model.events import Event
 
 class MqttEvent(Event, kw_only=True):
     """One MQTT 3.1/3.1.1/5.0 control packet. ``is_response`` is true for packets the broker (server) side
-    sends. Passwords and message payloads are never recorded."""
+    sends. Passwords are never recorded, nor are message payloads, except the metrics of Sparkplug B birth
+    certificates (``sparkplug_metrics``)."""
 
     proto: str = "mqtt"
     packet_type: int
@@ -78,6 +79,12 @@ class MqttEvent(Event, kw_only=True):
     """Sparkplug B device id (device-level messages)."""
     sparkplug_host_id: str | None = None
     """Sparkplug B host application id (``spBv1.0/STATE/<host id>``)."""
+    sparkplug_metrics: dict[str, str | int | bool] | None = None
+    """Sparkplug B birth certificates (NBIRTH: the edge node's, DBIRTH: a device's behind it): the metrics
+    with a string, integer or boolean value by name, e.g. ``{"Properties/Hardware Make": "Opto 22",
+    "Node Control/Rebirth": false}``. Integers are signed for the Int8..Int64 datatypes; float, bytes,
+    dataset and template values are not kept. At most 256 metrics (the first of a repeated name), names and
+    texts cut to 256 characters; null when the payload is no Sparkplug payload (an anomaly says why)."""
     request_frame: int | None = None
     """For acknowledgements (CONNACK, PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK, UNSUBACK, PINGRESP): the frame of
     the packet they answer."""

@@ -1,5 +1,21 @@
-"""Real MQTT packets (Zeek's mqtt.pcap, MQTT 3.1; suricata-verify MQTT 5 captures), seeding the conformance
-suite's mutation fuzzing and the unit tests."""
+"""Real MQTT packets (Zeek's mqtt.pcap, MQTT 3.1; suricata-verify MQTT 5 captures) and a Sparkplug B NBIRTH,
+seeding the conformance suite's mutation fuzzing and the unit tests."""
+
+# No corpus capture carries Sparkplug B: an NBIRTH written from the Eclipse Sparkplug 3.0 specification
+# (sparkplug_b.proto; protobuf key = field << 3 | wire type), its metrics in the spec example's style.
+SPARKPLUG_NBIRTH = bytes.fromhex(
+    "30" "a701"  # PUBLISH QoS 0, remaining length 167
+    "001b" "73704276312e302f506c616e74312f4e42495254482f4564676531"  # topic spBv1.0/Plant1/NBIRTH/Edge1
+    "08" "eaf2f5a8a02b"  # Payload.timestamp (1, varint) 1486144502122
+    "120b" "0a05" "6264536571" "2008" "5800"  # metric (2, 11 bytes): name bdSeq, datatype 8 UInt64, long_value 0
+    "122a" "0a18" "50726f706572746965732f4861726477617265204d616b65"  # metric, name Properties/Hardware Make
+    "200c" "7a0c" "526173706265727279205069"  # datatype 12 String, string_value (15) "Raspberry Pi"
+    "1216" "0a0d" "50726f706572746965732f4657" "200c" "7a03" "312e32"  # Properties/FW, String "1.2"
+    "1215" "0a0b" "54656d7065726174757265"  # metric, name Temperature
+    "2003" "50" "fbffffff0f"  # datatype 3 Int32, int_value (10) 0xfffffffb: -5
+    "1217" "0a0e" "537570706c7920566f6c74616765" "2009" "65" "9a994141"  # Supply Voltage, Float 12.1 (fixed32)
+    "1800"  # Payload.seq (3) 0
+)
 
 SAMPLES: tuple[bytes, ...] = (
     # MQTT 3.1 CONNECT "MQIsdp" level 3, clean session, keep alive 5, client id paho/34AAE54A75D839566E
@@ -28,4 +44,5 @@ SAMPLES: tuple[bytes, ...] = (
     bytes.fromhex("a20b0002000006746f70696358"),  # MQTT 5 UNSUBSCRIBE id 2 topicX
     bytes.fromhex("b00400030011"),  # MQTT 5 UNSUBACK id 3 reason 0x11 no subscription existed
     bytes.fromhex("e00104"),  # MQTT 5 DISCONNECT with will message
+    SPARKPLUG_NBIRTH,
 )

@@ -2,7 +2,8 @@
 
 A packet is a fixed header (type, flags, variable-length Remaining Length) then a variable header and
 payload that depend on the type and, for properties and reason codes, on the protocol level the CONNECT
-announced. Passwords are skipped, never kept; PUBLISH payloads are measured, never kept.
+announced. Passwords are skipped, never kept; PUBLISH payloads are measured and located, never copied
+(wire_sparkplug.py reads Sparkplug B payloads).
 
 Raises NeedMoreData when a fixed header is cut short and Malformed when it cannot be MQTT; a packet whose
 body breaks its own rules is returned with what was decoded and the reason in ``problem``.
@@ -42,7 +43,6 @@ from zonewarden.protocols.mqtt.codes import (
     PUBREC,
     PUBREL,
     REQUIRED_FLAGS,
-    SPARKPLUG_NAMESPACE,
     SUBACK,
     SUBSCRIBE,
     UNSUBACK,
@@ -106,6 +106,7 @@ class Packet:
     return_code: int | None = None
     topic: str | None = None
     payload_length: int | None = None
+    payload_offset: int | None = None  # where the PUBLISH payload starts in the bytes parsed
     topics: list[str] | None = None
     qos_levels: list[int] | None = None
     return_codes: list[int] | None = None
@@ -301,6 +302,7 @@ def _publish(c: _Cursor, p: Packet, v5: bool) -> None:
         _properties(c, p)
     # the payload is what the declared length leaves after the variable header (it may not all be here)
     p.payload_length = p.remaining - (c.pos - c.start)
+    p.payload_offset = c.pos
     c.pos = c.end
 
 
@@ -367,27 +369,6 @@ _BODY: dict[int, Callable[[_Cursor, Packet, bool], None]] = {
     PUBCOMP: _ack, SUBSCRIBE: _subscribe, SUBACK: _codes_ack, UNSUBSCRIBE: _unsubscribe, UNSUBACK: _codes_ack,
     PINGREQ: _empty, PINGRESP: _empty, DISCONNECT: _reason_only, AUTH: _reason_only,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Sparkplug:
-    group: str | None
-    message_type: str
-    edge_node: str | None
-    device: str | None
-    host_id: str | None
-
-
-def parse_sparkplug(topic: str) -> Sparkplug | None:
-    """A Sparkplug B topic: spBv1.0/group/type/edge_node[/device], or spBv1.0/STATE/host_id."""
-    levels = topic.split("/")
-    if levels[0] != SPARKPLUG_NAMESPACE:
-        return None
-    if len(levels) == 3 and levels[1] == "STATE":
-        return Sparkplug(None, "STATE", None, None, levels[2])
-    if len(levels) in (4, 5):
-        return Sparkplug(levels[1], levels[2], levels[3], levels[4] if len(levels) == 5 else None, None)
-    return None
 
 
 def looks_like_mqtt_connect(payload: bytes) -> bool:
