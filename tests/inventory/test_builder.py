@@ -115,3 +115,16 @@ def test_broadcast_and_multicast_are_not_assets() -> None:
                "bytes_resp": 0})
     assets, _ = b.build()
     assert [a.ips for a in assets] == [["10.0.0.1"]]
+
+
+def test_a_modbus_gateway_is_recognised_from_its_answers_and_its_level_explained() -> None:
+    b = InventoryBuilder()
+    for unit in (1, 2, 3):
+        b.on_event(modbus_event("10.1.1.1", "10.1.1.20", False, unit_id=unit, function_code=4))
+        b.on_event(modbus_event("10.1.1.20", "10.1.1.1", True, unit_id=unit, function_code=4))
+    assets, _ = b.build()
+    gateway = by_ip(assets)["10.1.1.20"]
+    assert (gateway.role, gateway.purdue_level) == ("iot_gateway", 1)
+    reasons = {e.attribute: e.value for e in gateway.evidence if e.attribute.endswith("_reason")}
+    assert "unit ids 1, 2, 3" in reasons["role_reason"]
+    assert reasons["purdue_level_reason"] == "role iot_gateway is level 1 wherever it sits"

@@ -30,40 +30,7 @@ from zonewarden.store.db import Store
 SITE = load_site()
 ASSETS = sorted(SITE.devices)
 
-ROUTED_SPLIT = ("routed conversations are seen on two VLANs (the request on the client's, the reply on the "
-                "server's) and zonewarden keys flows by VLAN, so each becomes two one-way flows")
-LEVEL_FROM_ROLE = "zonewarden derives the Purdue level from the role only (no zone or subnet context)"
-KNOWN: dict[tuple[str, str], str] = {
-    # Identity
-    ("identity", "opcua-1"): "zonewarden takes the OPC UA ApplicationName (KEPServerEX/UA@opcua-1, an instance "
-                             "name) as product_name; the product is KEPServerEX 6 (ProductUri "
-                             "urn:kepware.com:KEPServerEX:V6)",
-    ("identity", "edge-water"): "Sparkplug B NBIRTH metrics Properties/Hardware Make, Hardware Model, FW and "
-                                "Serial Number are not used: vendor, product_name, firmware and serial stay null",
-    # Roles
-    ("role", "opcua-1"): "an OPC UA server that polls controllers (KEPServerEX) is classed scada_server, not "
-                         "opc_server",
-    ("role", "hist-replica"): "the DMZ historian replica serves PI Vision over HTTPS and pulls PI-to-PI from the "
-                              "site historian (client of 5450); zonewarden only recognises historians that serve "
-                              "5450/5457/1433/3000: it_host",
-    ("role", "mbgw-mcc"): "a Modbus TCP-to-serial gateway (unit ids 1-3 behind it, exception 0x0B for the rest) "
-                          "is classed plc",
-    ("role", "relay-feeder-2"): "a protection relay (SEL-751, an IED) speaking DNP3 is classed rtu",
-    ("role", "bms-jace"): "the BACnet supervisor (Niagara JACE polling three controllers) is classed hmi, not "
-                          "scada_server",
-    # Purdue levels
-    **{("level", n): f"{LEVEL_FROM_ROLE}: network devices get null" for n in ("core-it", "fw-itot", "core-ot")},
-    **{("level", n): f"{LEVEL_FROM_ROLE}: DMZ hosts (3.5) get 4" for n in ("hist-replica", "jump-01", "wsus-01")},
-    **{("level", n): f"{LEVEL_FROM_ROLE}: internet hosts (5) get 4" for n in ("web-cdn", "web-saas")},
-    ("level", "ot-dc-01"): f"{LEVEL_FROM_ROLE}: the OT domain controller (level 3) gets 4 as an it_host",
-    ("level", "mqtt-01"): f"{LEVEL_FROM_ROLE}: the MQTT broker in site operations (3) gets 2 as an iot_gateway",
-    ("level", "pg-water"): f"{LEVEL_FROM_ROLE}: the field PG docked in the cell (2) gets 3 as an EWS",
-    # Edges
-    ("edge", "pg-water->plc-s7-intake/profinet_dcp"): "layer-2 conversations (PROFINET DCP) produce no edges",
-    ("edge", "pg-water->et200sp-intake/profinet_dcp"): "layer-2 conversations (PROFINET DCP) produce no edges",
-    ("extra", "edges"): f"{ROUTED_SPLIT}: replies become reversed edges, e.g. ot-dc-01 -> hmi-water udp/<port> "
-                        "for DNS and NTP answers, plc-ab-pack -> opcua-1 enip for ListIdentity replies",
-}
+KNOWN: dict[tuple[str, str], str] = {}
 
 
 def _marks(kind: str, name: str) -> list[pytest.MarkDecorator]:
@@ -152,7 +119,6 @@ def test_edge(edge: str, inventory: Inventory) -> None:
         assert (key in inventory.edges) == row["observed"], (edge, key, row["observed"])
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN[("extra", "edges")])
 def test_no_edges_beyond_the_truth(inventory: Inventory) -> None:
     aliases = ip_aliases(inventory.run.truth)
     expected = set()

@@ -17,16 +17,19 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from zonewarden.inventory.conversations import Conversation, ConversationMerger, Endpoint
 from zonewarden.inventory.identity import EXTRACTORS
+from zonewarden.inventory.levels import propose_levels
 from zonewarden.inventory.operations import operation
 from zonewarden.inventory.oui import mac_vendor
-from zonewarden.inventory.roles import infer_role
+from zonewarden.inventory.roles import MAX_MARKS, Behaviour, RoleDecision, infer_role, response_marks
 from zonewarden.model.assets import SCALAR_ATTRIBUTES, Asset, Edge, EndpointSighting, Evidence
 from zonewarden.model.events import field_of as _g
 
 ROUTER_MIN_IPS = 4  # a MAC sending for this many IPs it never claimed by ARP forwards for others
 MAX_EVIDENCE_PER_ASSET = 256
-MAX_APP_FLOWS = 1_000_000  # flow id -> application protocol, for attributing flow volumes to edges
+MAX_APP_FLOWS = 1_000_000  # flow id -> application protocol and client, for attributing flow volumes to edges
+MAX_GROUP_REQUESTS = 4096  # layer-2 requests to a group address, for counting their answers' operations
 
 
 @lru_cache(maxsize=1 << 16)
@@ -38,6 +41,14 @@ def is_unicast(ip: str) -> bool:
     if addr.is_multicast or addr.is_unspecified:
         return False
     return not (addr.version == 4 and (ip == "255.255.255.255" or ip.endswith(".255")))
+
+
+def _is_group_mac(mac: str) -> bool:
+    """Broadcast or multicast (the group bit of the first octet); anything not a MAC address is no station."""
+    try:
+        return bool(int(mac[:2], 16) & 1)
+    except ValueError:
+        return True
 
 
 def asset_id(key: str) -> str:
@@ -57,6 +68,9 @@ class _Facts:
     sent: bool = False  # ever the source of a packet (a probed address that never answers has not)
     client_ops: Counter[str] = field(default_factory=Counter)
     servers: set[str] = field(default_factory=set)
+    polled: dict[str, set[str]] = field(default_factory=dict)  # application protocol -> servers asked
+    ports_used: set[int] = field(default_factory=set)  # server ports it connected to that answered
+    marks: set[str] = field(default_factory=set)  # what its answers revealed (roles.response_marks)
     evidence: dict[tuple[str, str, str], Evidence] = field(default_factory=dict)
 
     def seen(self, ts: float) -> None:
@@ -95,9 +109,12 @@ class InventoryBuilder:
         self.macs: dict[str, _Facts] = defaultdict(_Facts)
         self.sightings: list[EndpointSighting] = []
         self.edges: dict[tuple[str, str, str], _EdgeAcc] = defaultdict(_EdgeAcc)
-        self._app_flows: dict[str, str] = {}
+        self._app_flows: dict[str, tuple[str, Endpoint]] = {}
+        self._conversations = ConversationMerger()
+        self._group_requests: dict[tuple[str, str, Any], str | None] = {}
         self.bridge_protocols: dict[str, set[str]] = {}
         self.probed_only: list[str] = []
+        self._roles: dict[str, RoleDecision] = {}  # asset id -> role decision, read when placing levels
 
     # ---- inputs
     def on_event(self, e: Any) -> None:
@@ -116,12 +133,15 @@ class InventoryBuilder:
         if extract is not None:
             for attribute, value, confidence in extract(e):
                 sender.add(Evidence(attribute, value, proto, ts, _g(e, "flow_id"), confidence))
+        if len(sender.marks) < MAX_MARKS:
+            sender.marks.update(response_marks(e))
         if layer2:
             (sender.served if _g(e, "is_response") else sender.used).add(proto)
             address = _g(e, "ip_address")
             if proto == "profinet_dcp" and _g(e, "is_response") and address and is_unicast(str(address)):
                 # A DCP answer states the station's own IP: as good as an ARP claim for grouping.
                 self.sightings.append(EndpointSighting(src, str(address), None, ts, ts, 1, "arp"))
+            self._layer2_edge(e, proto, src, str(_g(e, "dst")), ts)
             return
         client, server = (dst, src) if _g(e, "is_response") else (src, dst)
         if not is_unicast(dst):
@@ -133,6 +153,7 @@ class InventoryBuilder:
         self.ips[server].served.add(proto)
         self.ips[client].used.add(proto)
         self.ips[client].servers.add(server)
+        self.ips[client].polled.setdefault(proto, set()).add(server)
         edge = self.edges[(client, server, proto)]
         edge.messages += 1
         edge.seen(ts)
@@ -142,35 +163,55 @@ class InventoryBuilder:
             self.ips[client].client_ops[op] += 1
         flow = _g(e, "flow_id")
         if flow and len(self._app_flows) < MAX_APP_FLOWS:
-            self._app_flows.setdefault(flow, proto)
+            port = _g(e, "dport" if _g(e, "is_response") else "sport")
+            self._app_flows.setdefault(flow, (proto, (client, -1 if port is None else int(port))))
 
     def on_flow(self, f: dict[str, Any]) -> None:
-        src, dst = f["src"], f["dst"]
-        ts0, ts1 = f["ts_start"], f["ts_end"]
-        if is_unicast(src):
-            self.ips[src].seen(ts0)
-            self.ips[src].seen(ts1)
-            self.ips[src].sent = True
-        if not is_unicast(dst):
+        """One finished flow record: oriented by the evidence, paired with its records on other VLANs."""
+        proto, client = self._app_flows.pop(f["flow_id"], (None, None))
+        for conv in self._conversations.add(f, proto, client):
+            self._on_conversation(conv)
+
+    def _on_conversation(self, c: Conversation) -> None:
+        for (ip, _), packets in ((c.a, c.packets_a), (c.b, c.packets_b)):
+            if is_unicast(ip):
+                self.ips[ip].seen(c.first)
+                self.ips[ip].seen(c.last)
+                self.ips[ip].sent = self.ips[ip].sent or packets > 0
+        (client, _), (server, port) = c.client, c.server
+        if not (is_unicast(client) and is_unicast(server)):
             return
-        self.ips[dst].seen(ts0)
-        self.ips[dst].seen(ts1)
-        if f["packets_resp"]:
-            self.ips[dst].sent = True
-            if f["dport"] is not None and f["proto"] in ("tcp", "udp"):
-                self.ips[dst].ports_served.add(int(f["dport"]))
-        proto = self._app_flows.pop(f["flow_id"], None)
-        if proto is None:
-            proto = f"{f['proto']}/{f['dport']}" if f["proto"] in ("tcp", "udp") else str(f["proto"])
-        if not is_unicast(src):
-            return
-        edge = self.edges[(src, dst, proto)]
+        ported = c.transport in ("tcp", "udp") and port >= 0
+        if c.server_sent and ported:
+            self.ips[server].ports_served.add(port)
+            self.ips[client].ports_used.add(port)
+        edge = self.edges[(client, server, c.app or (f"{c.transport}/{port}" if ported else c.transport))]
         edge.flows += 1
-        edge.packets += f["packets_orig"] + f["packets_resp"]
-        edge.bytes += f["bytes_orig"] + f["bytes_resp"]
-        edge.seen(ts0)
-        edge.seen(ts1)
-        self.ips[src].servers.add(dst)
+        edge.packets += c.packets_a + c.packets_b
+        edge.bytes += c.bytes_a + c.bytes_b
+        edge.seen(c.first)
+        edge.seen(c.last)
+        self.ips[client].servers.add(server)
+
+    def _layer2_edge(self, e: Any, proto: str, src: str, dst: str, ts: float) -> None:
+        """The requester is the client, each responder a server; a request to a group address names no
+        server, so its operation is counted on the edges of the answers it gets."""
+        response = bool(_g(e, "is_response"))
+        if not response and _is_group_mac(dst):
+            if len(self._group_requests) >= MAX_GROUP_REQUESTS:
+                del self._group_requests[next(iter(self._group_requests))]
+            self._group_requests[(proto, src, _g(e, "xid"))] = operation(e)
+            return
+        client, server = (dst, src) if response else (src, dst)
+        if _is_group_mac(client) or _is_group_mac(server):
+            return
+        op = self._group_requests.get((proto, client, _g(e, "xid"))) if response else operation(e)
+        self.macs[dst].seen(ts)  # addressed by an application message: a device, as for IP
+        edge = self.edges[(client, server, proto)]
+        edge.messages += 1
+        edge.seen(ts)
+        if op is not None:
+            edge.operations[op] += 1
 
     def on_sightings(self, sightings: Iterable[EndpointSighting],
                      bridge_protocols: dict[str, set[str]] | None = None) -> None:
@@ -180,6 +221,8 @@ class InventoryBuilder:
 
     # ---- grouping addresses into assets
     def build(self) -> tuple[list[Asset], list[Edge]]:
+        for conv in self._conversations.drain():
+            self._on_conversation(conv)
         sent_from: dict[str, set[str]] = defaultdict(set)
         received: dict[str, set[str]] = defaultdict(set)
         claimed: dict[str, set[str]] = defaultdict(set)
@@ -222,11 +265,12 @@ class InventoryBuilder:
         built = [self._asset(key, ips, macs, routers.get(macs[0], 0) if macs else 0, first_seen, last_seen)
                  for key, (ips, macs) in groups.items()]
         assets = _merge_same_device([a for a in built if a is not None])
-        by_ip = {ip: a.asset_id for a in assets for ip in a.ips}
+        self._place(assets)
+        by_address = {address: a.asset_id for a in assets for address in [*a.ips, *a.macs]}
         edges = []
         for (client, server, proto), acc in sorted(self.edges.items()):
-            if client in by_ip and server in by_ip:
-                edges.append(Edge(by_ip[client], by_ip[server], proto, dict(sorted(acc.operations.items())),
+            if client in by_address and server in by_address:
+                edges.append(Edge(by_address[client], by_address[server], proto, dict(sorted(acc.operations.items())),
                                   acc.messages, acc.flows, acc.packets, acc.bytes, acc.first, acc.last))
         return assets, _merge_edges(edges)
 
@@ -250,24 +294,41 @@ class InventoryBuilder:
             for ev in f.evidence.values():
                 unique.setdefault((ev.attribute, repr(ev.value), ev.proto, ev.ts, ev.flow_id), ev)
         evidence = list(unique.values())
-        ops: Counter[str] = Counter()
-        ports: set[int] = set()
+        behaviour = Behaviour(served, used, products=[str(ev.value) for ev in evidence
+                                                      if ev.attribute in ("product_name", "product_code")],
+                              forwards_for=forwards_for,
+                              bridging=sorted({p for m in macs for p in self.bridge_protocols.get(m, ())}))
         servers: set[str] = set()
         for f in facts:
-            ops.update(f.client_ops)
-            ports |= f.ports_served
+            behaviour.client_ops.update(f.client_ops)
+            behaviour.ports_served |= f.ports_served
+            behaviour.ports_used |= f.ports_used
+            behaviour.marks |= f.marks
             servers |= f.servers
-        bridging = sorted({p for m in macs for p in self.bridge_protocols.get(m, ())})
-        decision = infer_role(served, used, ops, len(servers), ports, forwards_for, bridging)
+            for proto, polled in f.polled.items():
+                behaviour.polled.setdefault(proto, set()).update(polled)
+        behaviour.servers = len(servers)
+        decision = infer_role(behaviour)
         if decision is not None:
+            self._roles[asset.asset_id] = decision
             evidence.append(Evidence("role", decision.role, "behaviour", asset.first_seen, None, 0.6))
-            if decision.purdue_level is not None:
-                evidence.append(Evidence("purdue_level", decision.purdue_level, "behaviour", asset.first_seen, None,
-                                         0.5))
             evidence.append(Evidence("role_reason", decision.reason, "behaviour", asset.first_seen, None, 0.6))
         asset.evidence = sorted(evidence, key=lambda ev: (ev.attribute, -ev.confidence, ev.ts))
         resolve(asset)
         return asset
+
+    def _place(self, assets: list[Asset]) -> None:
+        """Purdue level of each asset from its role and its subnet's place in the traffic (levels.py)."""
+        placed = propose_levels(assets, self._roles, self.edges)
+        for a in assets:
+            level = placed.get(a.asset_id)
+            if level is None or a.first_seen is None:
+                continue
+            if level.purdue_level is not None:
+                a.evidence.append(Evidence("purdue_level", level.purdue_level, "behaviour", a.first_seen, None, 0.5))
+            a.evidence.append(Evidence("purdue_level_reason", level.reason, "behaviour", a.first_seen, None, 0.5))
+            a.evidence.sort(key=lambda ev: (ev.attribute, -ev.confidence, ev.ts))
+            resolve(a)
 
 
 def resolve(asset: Asset) -> None:
