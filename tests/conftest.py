@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import csv
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
+
+# Peer tests start tshark from worker threads while other threads run. CPython spawns with vfork(),
+# which shares the address space with the still-running parent threads; a CI run once failed with
+# "OSError: [Errno 14] Bad address: '/usr/bin/tshark'" from that path. A plain fork() costs a few
+# milliseconds per peer run and has no such window.
+subprocess._USE_VFORK = False  # type: ignore[misc]  # a documented switch, Final in the stubs
 
 SHARED_ENV = "ZONEWARDEN_SHARED"
 MANIFEST = "MANIFEST.tsv"
