@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from zonewarden.inventory.protection_relays import protection_relay
-from zonewarden.inventory.roles import Behaviour, infer_role, response_marks
+from zonewarden.inventory.roles import Behaviour, infer_role, response_marks, sender_marks
 
 
 def role(**behaviour: Any) -> tuple[str, float | None, bool, str]:
@@ -104,6 +104,39 @@ def test_a_bacnet_device_polling_several_others_is_the_supervisory_controller() 
 
 def test_a_bacnet_controller_reading_a_peer_stays_a_controller() -> None:
     assert role(served={"bacnet"}, used={"bacnet"}, polled={"bacnet": {"10.4.0.21"}})[0] == "plc"
+
+
+def cotp_connect(tsap: str, proto: str = "s7comm_plus", response: bool = False) -> dict[str, Any]:
+    """A COTP connection request (CR) or confirm (CC) as the ISO-on-TCP analyzer reports it; ``proto`` is what
+    the connection went on to speak."""
+    return {"proto": proto, "kind": "message", "src": "10.0.3.20", "dst": "10.0.1.12", "is_response": response,
+            "pdu_type": 0x0D if response else 0x0E, "dst_tsap_text": tsap}
+
+
+def test_a_connection_to_the_engineering_tsap_marks_its_client() -> None:
+    assert sender_marks(cotp_connect("SIMATIC-ROOT-ES")) == ("engineering_connection:SIMATIC-ROOT-ES:10.0.1.12",)
+    assert sender_marks(cotp_connect("SIMATIC-ROOT-HMI")) == ()  # WinCC
+    assert sender_marks(cotp_connect("SIMATIC-ROOT-ES", response=True)) == ()  # the CPU's confirm
+    assert sender_marks(cotp_connect("SIMATIC-ROOT-ES", proto="s7comm")) == ()  # no S7comm-plus followed
+    assert sender_marks(modbus_answer(2)) == response_marks(modbus_answer(2))
+
+
+def test_tia_portal_going_online_is_an_engineering_workstation() -> None:
+    """Going online reads and explores; it downloads nothing, but only the engineering system opens this."""
+    marks = set(sender_marks(cotp_connect("SIMATIC-ROOT-ES")))
+    polled = {"s7comm_plus": {"10.0.1.12"}}
+    name, level, fixed, reason = role(used={"s7comm_plus"}, polled=polled, marks=marks,
+                                      client_ops=Counter(session=3, diagnostics=2, write=1))
+    assert (name, level, fixed) == ("engineering_workstation", 3, False)
+    assert reason == "opens TIA Portal engineering connections (SIMATIC-ROOT-ES) to 10.0.1.12"
+    assert role(used={"s7comm_plus"}, polled=polled, client_ops=Counter(session=3, read=9, write=1))[0] == "hmi"
+
+
+def test_an_engineering_workstation_with_both_reasons_and_many_controllers() -> None:
+    marks = {f"engineering_connection:SIMATIC-ROOT-ES:10.0.1.{n}" for n in range(11, 16)}
+    reason = role(used={"s7comm_plus"}, marks=marks, client_ops=Counter(program=4))[3]
+    assert reason == ("performs program operations on controllers (s7comm_plus); opens TIA Portal engineering "
+                      "connections (SIMATIC-ROOT-ES) to 10.0.1.11, 10.0.1.12, 10.0.1.13 and 2 more")
 
 
 def test_roles_that_do_not_fix_a_level() -> None:

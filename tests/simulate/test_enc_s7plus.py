@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 from msgspec import structs
@@ -29,7 +28,7 @@ from zonewarden.protocols.s7comm.wire_cotp import parse_tpkt
 from zonewarden.protocols.s7comm.wire_plus import parse_plus_fragment, parse_plus_head, plus_identity
 from zonewarden.simulate import enc_s7plus as p
 from zonewarden.simulate.engine import simulate
-from zonewarden.simulate.site import default_site_text, parse_site
+from zonewarden.simulate.site import load_site
 from zonewarden.store.db import Store
 
 
@@ -203,14 +202,10 @@ PLC, HMI, EWS = "10.21.1.12", "10.21.1.10", "10.30.0.20"
 
 @pytest.fixture(scope="module")
 def capture(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    """One minute of the reference site where ews-1 goes online to the S7-1500 over S7comm-plus."""
-    data = yaml.safe_load(default_site_text())
-    ews = next(d for d in data["devices"] if d["name"] == "ews-1")
-    for poll in ews["polls"]:
-        if poll["server"] == "plc-s7-filter":
-            poll["proto"] = "s7comm_plus"
+    """One minute of the reference site, where ews-1 goes online to the S7-1500 over S7comm-plus (another seed
+    than the end-to-end baseline's)."""
     out = tmp_path_factory.mktemp("s7plus") / "s7plus.pcap"
-    result = simulate(parse_site(data, "site.yaml"), out, seed=7, duration_s=60.0)
+    result = simulate(load_site(), out, seed=7, duration_s=60.0)
     return out, result.truth
 
 
@@ -285,10 +280,15 @@ def test_inventory_reads_the_truth(capture: tuple[Path, dict[str, Any]], tmp_pat
     edges = [e for e in truth["edges"] if e["proto"] == "s7comm_plus"]
     assert {(e["client"], e["server"]) for e in edges} == {("hmi-water", "plc-s7-filter"), ("ews-1", "plc-s7-filter")}
     assert all(e["observed"] and e["port"] == p.PORT for e in edges)
+    ews = find(next(a for a in truth["assets"] if a["name"] == "ews-1"), zw_assets_by_address(result.assets))
+    reason = next(ev.value for ev in ews.evidence if ev.attribute == "role_reason")
+    assert ews.role == "engineering_workstation" and reason.startswith("opens TIA Portal engineering connections")
 
 
 def test_reference_site_has_an_s7_1500_on_s7comm_plus() -> None:
-    site = parse_site(yaml.safe_load(default_site_text()), "default.yaml")
+    site = load_site()
     plc = site.devices["plc-s7-filter"]
     assert {"s7comm", "s7comm_plus"} <= set(plc.protocols) and plc.product.startswith("CPU 15")
     assert any(q.server == plc.name and q.proto == "s7comm_plus" for q in site.devices["hmi-water"].polls)
+    tia = [q for q in site.devices["ews-1"].polls if q.server == plc.name]
+    assert [(q.proto, q.options.get("session")) for q in tia] == [("s7comm_plus", "engineering")]

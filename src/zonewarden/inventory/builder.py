@@ -22,7 +22,7 @@ from zonewarden.inventory.identity import EXTRACTORS
 from zonewarden.inventory.levels import propose_levels
 from zonewarden.inventory.operations import operation
 from zonewarden.inventory.oui import mac_vendor
-from zonewarden.inventory.roles import MAX_MARKS, Behaviour, RoleDecision, infer_role, response_marks
+from zonewarden.inventory.roles import MAX_MARKS, Behaviour, RoleDecision, infer_role, sender_marks
 from zonewarden.model.assets import SCALAR_ATTRIBUTES, Asset, Edge, EndpointSighting, Evidence
 from zonewarden.model.events import field_of as _g
 
@@ -70,7 +70,7 @@ class _Facts:
     servers: set[str] = field(default_factory=set)
     polled: dict[str, set[str]] = field(default_factory=dict)  # application protocol -> servers asked
     ports_used: set[int] = field(default_factory=set)  # server ports it connected to that answered
-    marks: set[str] = field(default_factory=set)  # what its answers revealed (roles.response_marks)
+    marks: set[str] = field(default_factory=set)  # what its messages revealed (roles.sender_marks)
     evidence: dict[tuple[str, str, str], Evidence] = field(default_factory=dict)
 
     def seen(self, ts: float) -> None:
@@ -134,7 +134,7 @@ class InventoryBuilder:
             for attribute, value, confidence in extract(e):
                 sender.add(Evidence(attribute, value, proto, ts, _g(e, "flow_id"), confidence))
         if len(sender.marks) < MAX_MARKS:
-            sender.marks.update(response_marks(e))
+            sender.marks.update(sender_marks(e))
         if layer2:
             (sender.served if _g(e, "is_response") else sender.used).add(proto)
             address = _g(e, "ip_address")

@@ -19,6 +19,32 @@ _MODBUS = {**dict.fromkeys((1, 2, 3, 4, 7, 11, 12, 20, 24), "read"),
 # compress, copy...), 0x29 PLC stop, 0xf0 setup communication.
 _S7 = {0x04: "read", 0x05: "write", 0x1A: "program", 0x1B: "program", 0x1C: "program", 0x1D: "program",
        0x1E: "program", 0x1F: "program", 0x28: "control", 0x29: "control", 0xF0: "session"}
+# S7comm-plus request functions, as named by Wireshark's s7comm_plus plugin (Thomas Wiens). It has no
+# download function: TIA Portal loads blocks inside a transaction on the CPU's object store that
+# BeginSequence opens and EndSequence closes (the plugin names the store-transaction errors), creating each
+# block with CreateObject in between; the plugin's trace S7-1200-Uploading-OB1-TIAV12 begins a
+# "DLTransaction", sends the OB "Main" with its compressed code and ends the sequence. Explore and
+# GetVarSubStreamed are TIA Portal looking the CPU over (its object tree, its I&M0 identification record),
+# as S7comm's SZL and block-list reads are. The session setup is a SetMultiVariables on the session object,
+# so every session counts one write.
+_S7PLUS = {
+    0x054C: "read",  # GetMultiVariables
+    0x04FC: "read",  # GetVariable
+    0x0524: "read",  # GetLink: the link id a watch table then reads variables from
+    0x0542: "write",  # SetMultiVariables
+    0x04F2: "write",  # SetVariable (also the CPU's operating state: its attribute is not in the event)
+    0x057C: "write",  # SetVarSubStreamed
+    0x04BB: "diagnostics",  # Explore
+    0x0586: "diagnostics",  # GetVarSubStreamed
+    0x0556: "program",  # BeginSequence
+    0x0560: "program",  # EndSequence
+    0x04CA: "session",  # CreateObject
+    0x04D4: "session",  # DeleteObject
+    0x05B3: "session",  # InitSSL (TLS on port 102, TIA Portal V17 and later)
+    0x056B: "control",  # Invoke: a method of a CPU object
+}
+_S7PLUS_REQUEST = 0x31  # opcode; responses (0x32, 0x02) and notifications (0x33) perform nothing
+_S7PLUS_SESSION_VERSIONS = (0xFE, 0xFF)  # system events and keep-alives have no opcode: they hold the session
 _DNP3 = {1: "read", 2: "write", 3: "control", 4: "control", 5: "control", 6: "control", 7: "control",
          8: "control", 9: "control", 10: "control", 11: "control", 12: "control", 13: "control", 14: "control",
          15: "control", 16: "control", 17: "control", 18: "control", 19: "control", 20: "control", 21: "control",
@@ -38,6 +64,15 @@ def s7comm(e: Any) -> str | None:
     if _g(e, "rosctr") == 7:
         return "diagnostics"
     return _S7.get(_g(e, "function") or -1, "other")
+
+
+def s7comm_plus(e: Any) -> str | None:
+    if _g(e, "pdu_type") is not None:
+        return "session"  # the connection's COTP connect or disconnect
+    opcode = _g(e, "opcode")
+    if opcode is None:
+        return "session" if _g(e, "version") in _S7PLUS_SESSION_VERSIONS else "other"
+    return _S7PLUS.get(_g(e, "function") or -1, "other") if opcode == _S7PLUS_REQUEST else None
 
 
 def dnp3(e: Any) -> str | None:
@@ -111,8 +146,8 @@ def profinet_dcp(e: Any) -> str | None:
 
 
 CLASSIFIERS: dict[str, Classifier] = {
-    "modbus": modbus, "s7comm": s7comm, "dnp3": dnp3, "enip": enip, "iec104": iec104, "bacnet": bacnet,
-    "opcua": opcua, "mqtt": mqtt, "profinet_dcp": profinet_dcp,
+    "modbus": modbus, "s7comm": s7comm, "s7comm_plus": s7comm_plus, "dnp3": dnp3, "enip": enip, "iec104": iec104,
+    "bacnet": bacnet, "opcua": opcua, "mqtt": mqtt, "profinet_dcp": profinet_dcp,
 }
 
 

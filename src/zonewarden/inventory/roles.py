@@ -2,10 +2,10 @@
 
 Rules read the asset's behaviour: which industrial protocols it serves, which it uses as a client and
 for what operations, how many controllers it polls, which well-known service ports it serves and
-connects to, what its answers say about it (a Modbus gateway's unit ids and exceptions) and the
-product it names. Some roles fix the Purdue level (a controller is level 1 wherever it sits); the
-others (workstations, historians, brokers, IT hosts, network devices) are placed by their subnet,
-see ``levels.py``.
+connects to, what its messages say about it (a Modbus gateway's unit ids and exceptions, the engineering
+connections a workstation opens) and the product it names. Some roles fix the Purdue level (a controller
+is level 1 wherever it sits); the others (workstations, historians, brokers, IT hosts, network devices)
+are placed by their subnet, see ``levels.py``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,11 @@ CONTROLLER_PROTOCOLS = {"modbus": "Modbus/TCP server", "s7comm": "S7comm server"
                         "enip": "EtherNet/IP target", "profinet_dcp": "PROFINET device", "bacnet": "BACnet device"}
 OUTSTATION_PROTOCOLS = {"dnp3": "DNP3 outstation", "iec104": "IEC 60870-5-104 controlled station"}
 ENGINEERING_OPS = ("program", "file_transfer")
+# Called TSAPs (COTP connection request) an S7-1200/1500 CPU offers only to the engineering system; an HMI
+# connects to SIMATIC-ROOT-HMI. Going online is not a download, so this is a signal of its own.
+ENGINEERING_TSAPS = {"SIMATIC-ROOT-ES": "TIA Portal"}
+COTP_CONNECTION_REQUEST = 0x0E
+MAX_SHOWN_SERVERS = 3
 HISTORIAN_PORTS = {5450: "OSIsoft PI", 5457: "OSIsoft PI AF", 1433: "SQL Server", 3000: "historian web"}
 # Historian-to-historian replication a replica (or a PI collective member) pulls as a client.
 HISTORIAN_REPLICATION_PORTS = {5450: "OSIsoft PI (PI-to-PI)"}
@@ -60,7 +65,7 @@ class Behaviour:
     servers: int = 0  # servers it talked to, any protocol
     ports_served: set[int] = field(default_factory=set)
     ports_used: set[int] = field(default_factory=set)  # server ports it connected to and got answers from
-    marks: set[str] = field(default_factory=set)  # from its answers, see response_marks
+    marks: set[str] = field(default_factory=set)  # from its messages, see sender_marks
     products: list[str] = field(default_factory=list)  # product names and codes it disclosed
     forwards_for: int = 0
     bridging: list[str] = field(default_factory=list)
@@ -76,6 +81,35 @@ def response_marks(e: Any) -> tuple[str, ...]:
     if exception is None and field_of(e, "function_code") is not None and isinstance(unit, int) and 1 <= unit <= 247:
         return (f"modbus_unit:{unit}",)
     return ()
+
+
+def sender_marks(e: Any) -> tuple[str, ...]:
+    """What a message says about the device that sent it: its answers (``response_marks``) and the
+    engineering connections it opens (a connection request to an engineering TSAP on a connection that went
+    on to speak S7comm-plus: the COTP event takes the protocol of the connection's first data)."""
+    if field_of(e, "is_response"):
+        return response_marks(e)
+    tsap = field_of(e, "dst_tsap_text")
+    if (field_of(e, "pdu_type") == COTP_CONNECTION_REQUEST and tsap in ENGINEERING_TSAPS
+            and field_of(e, "proto") == "s7comm_plus"):
+        return (f"engineering_connection:{tsap}:{field_of(e, 'dst')}",)
+    return ()
+
+
+def _engineering_connections(b: Behaviour) -> list[str]:
+    opened: dict[str, set[str]] = {}
+    for mark in b.marks:
+        kind, _, rest = mark.partition(":")
+        if kind == "engineering_connection":
+            tsap, _, server = rest.partition(":")
+            opened.setdefault(tsap, set()).add(server)
+    reasons = []
+    for tsap, servers in sorted(opened.items()):
+        shown = sorted(servers)[:MAX_SHOWN_SERVERS]
+        more = f" and {len(servers) - len(shown)} more" if len(servers) > len(shown) else ""
+        reasons.append(f"opens {ENGINEERING_TSAPS.get(tsap, 'S7')} engineering connections ({tsap}) to "
+                       f"{', '.join(shown)}{more}")
+    return reasons
 
 
 def _modbus_gateway(b: Behaviour) -> str | None:
@@ -103,10 +137,12 @@ def infer_role(b: Behaviour) -> RoleDecision | None:
     if b.forwards_for:
         return RoleDecision("network_device", LEVELS["network_device"],
                             f"routes traffic for {b.forwards_for} IP addresses behind one MAC address")
+    reasons = _engineering_connections(b)
     engineering = [op for op in ENGINEERING_OPS if b.client_ops.get(op)]
     if engineering and used:
-        return RoleDecision("engineering_workstation", LEVELS["engineering_workstation"],
-                            f"performs {', '.join(engineering)} operations on controllers ({', '.join(sorted(used))})")
+        reasons.insert(0, f"performs {', '.join(engineering)} operations on controllers ({', '.join(sorted(used))})")
+    if reasons:
+        return RoleDecision("engineering_workstation", LEVELS["engineering_workstation"], "; ".join(reasons))
     gateway = _modbus_gateway(b) if "modbus" in served else None
     if gateway:
         # The field side of the gateway: it stands for the serial devices behind it, at level 1.

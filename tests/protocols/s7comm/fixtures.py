@@ -25,6 +25,12 @@ COTP_CR_TIA_HMI = bytes.fromhex(  # s7comm/controlthings-ct-samples/S7-1511_db2_
     "c2 10 53494d415449432d524f4f542d484d49"              # called TSAP "SIMATIC-ROOT-HMI"
     "c0 01 0a"                                            # TPDU size 1024
 )
+COTP_CR_TIA_ES = bytes.fromhex(  # s7comm/controlthings-ct-samples/S7-1200-Uploading-OB1-TIAV12.pcap frame 4
+    "03 00 00 23" "1e e0" "00 00" "00 11" "00"
+    "c1 02 06 00"                                         # calling TSAP 0x0600
+    "c2 0f 53494d415449432d524f4f542d4553"                # called TSAP "SIMATIC-ROOT-ES": TIA Portal
+    "c0 01 0a"                                            # TPDU size 1024
+)
 EMPTY_DT_NOT_LAST = bytes.fromhex("03 00 00 07" "02 f0 00")  # DT without data and without end of TSDU
 
 # ---- S7comm jobs and answers
@@ -203,3 +209,29 @@ PLUS_IDENTITY_RESPONSE = bytes.fromhex(  # S7-1200-Uploading-OB1-TIAV12.pcap fra
 # A message split over two PDUs: only the second carries the trailer.
 PLUS_FRAGMENT_1 = bytes.fromhex("0300001202f080" "72 02 0007" "31 0000 04bb 0000")
 PLUS_FRAGMENT_2 = bytes.fromhex("0300001702f080" "72 02 0008" "0009 00000388 34 00" "72 02 0000")
+# TIA Portal V12 loading OB1 into an S7-1200 (S7-1200-Uploading-OB1-TIAV12.pcap): the block is created inside a
+# transaction on the CPU's object store, opened by BeginSequence and closed by EndSequence.
+PLUS_V2_BEGIN_SEQUENCE_REQUEST = bytes.fromhex(  # frame 121
+    "0300004202f080"
+    "72 02 0033"
+    "31 0000 0556 0000 0025 000003c0 36"  # request, begin_sequence, seq 0x25, session 0x3c0, flags
+    "02 0001 00"                          # transaction type 2, value type 1 (an object follows)
+    "a1 7fffc001 8d24 0000"               # start of object: relation id, class id, class flags
+    "a3 8169 0015 0d 444c5472616e73616374696f6e"  # attribute ObjectVariableTypeName: WString "DLTransaction"
+    "a2 00000000"                         # terminating object, fill
+    "72 02 0000"
+)
+PLUS_V2_END_SEQUENCE_REQUEST = bytes.fromhex(  # frame 130, after the CreateObject of the OB "Main" (3 PDUs)
+    "0300002302f080" "72 02 0014" "31 0000 0560 0000 0028 000003c0 36" "0000 00000000" "72 02 0000"
+)
+PLUS_V2_DELETE_OBJECT_REQUEST = bytes.fromhex(  # frame 146: TIA Portal goes offline, deleting its session
+    "0300003d02f080"
+    "72 02 002e"
+    "31 0000 04d4 0000 002b 000003c0 34"  # request, delete_object, seq 0x2b, session 0x3c0
+    "000003c0"                            # the object to delete: the session itself
+    "00000004e88969001200000000896a001300896b0004000000000000"
+    "72 02 0000"
+)
+PLUS_V2_DELETE_OBJECT_RESPONSE = bytes.fromhex(  # frame 147
+    "0300002202f080" "72 02 0013" "32 0000 04d4 0000 002b 34" "00 000003c0 00000000" "72 02 0000"
+)
