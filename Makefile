@@ -8,7 +8,9 @@ STAMP := $(VENV)/.installed
 
 # The hot-path kernels, compiled ahead of time (numba.pycc) so runs start without loading numba.
 KERNEL_SRC := $(addprefix src/zonewarden/,capture/record_walk.py capture/walk_status.py \
-	decode/l2l4_kernel.py decode/anomalies.py flow/table_kernel.py flow/layout.py build_kernels.py kernels.py)
+	decode/l2l4_kernel.py decode/anomalies.py flow/table_kernel.py flow/layout.py build_kernels.py kernels.py \
+	pipeline/fastlane_kernel.py pipeline/fastlane_pdus_kernel.py pipeline/fastlane_enip_kernel.py \
+	pipeline/fastlane_dnp3_kernel.py pipeline/fastlane_layout.py)
 AOT := src/zonewarden/_aot_kernels.sha256
 
 setup: $(STAMP) $(AOT)

@@ -21,7 +21,11 @@ def main() -> int:
     from zonewarden.decode.l2l4_kernel import decode_batch
     from zonewarden.flow.layout import FLOW_DTYPE
     from zonewarden.flow.table_kernel import expire_flows, rehash, update_flows
-    from zonewarden.kernels import HASH_FILE, sources_digest
+    from zonewarden.kernels import HASH_FILE, drop_stale_lane_caches, sources_digest
+
+    drop_stale_lane_caches()  # before the kernels are imported: their helpers may be cached from older sources
+    from zonewarden.pipeline.fastlane_kernel import forget, walk
+    from zonewarden.pipeline.fastlane_kernel import rehash as lane_rehash
 
     u1, i4, i8, u8 = (types.Array(t, 1, "C") for t in (types.uint8, types.int32, types.int64, types.uint64))
     rec = types.Array(from_dtype(FLOW_DTYPE), 1, "C")
@@ -42,6 +46,14 @@ def main() -> int:
     ))(update_flows.py_func)
     cc.export("expire_flows", t3(rec, i8, I8, I8, rec, I8, I8))(expire_flows.py_func)
     cc.export("rehash", types.none(rec, rec))(rehash.py_func)
+    i1, i2 = types.Array(types.int8, 1, "C"), types.Array(types.int16, 1, "C")
+    i1_2, u1_2, i8_2, u8_2 = (types.Array(t, 2, "C") for t in (types.int8, types.uint8, types.int64, types.uint64))
+    cc.export("fastlane_walk", types.UniTuple(I8, 5)(
+        u1, i8, i4, u1, u1, u1, i8, i8, i4, i4, i8, i8, u1, u1, u8, u8, u8, u8, u8, I8, i1, i1_2, u1, i2, u1, i8,
+        i8_2, u8_2, i8, u1_2, i8, u1, i8, i8, I8, i8_2, I8, u1, I8,
+    ))(walk.py_func)
+    cc.export("fastlane_rehash", types.none(i8_2, u8_2, i8_2, u8_2, i8))(lane_rehash.py_func)
+    cc.export("fastlane_forget", types.none(i8_2, i8, i8, i8))(forget.py_func)
     for old in out.glob("_aot_kernels*.so"):
         old.unlink()
     cc.compile()

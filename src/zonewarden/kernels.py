@@ -17,8 +17,10 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+LANE_SOURCES = ("pipeline/fastlane_kernel.py", "pipeline/fastlane_pdus_kernel.py", "pipeline/fastlane_enip_kernel.py",
+                "pipeline/fastlane_dnp3_kernel.py", "pipeline/fastlane_layout.py")
 KERNEL_SOURCES = ("capture/record_walk.py", "decode/l2l4_kernel.py", "flow/table_kernel.py", "flow/layout.py",
-                  "capture/walk_status.py", "decode/anomalies.py")
+                  "capture/walk_status.py", "decode/anomalies.py", *LANE_SOURCES)
 HASH_FILE = "_aot_kernels.sha256"
 _HERE = Path(__file__).resolve().parent
 
@@ -30,6 +32,18 @@ def sources_digest() -> str:
         crc = zlib.crc32(rel.encode(), crc)
         crc = zlib.crc32((_HERE / rel).read_bytes(), crc)
     return f"crc32:{crc:08x}"
+
+
+def drop_stale_lane_caches() -> None:
+    """numba's on-disk cache checks only a function's own source file, and the fast lane's kernel calls
+    helpers in four files: after a change to one, drop every cached fast-lane function."""
+    cached = list((_HERE / "pipeline" / "__pycache__").glob("fastlane*_kernel.*.nb[ic]"))
+    if not cached:
+        return
+    changed = max((_HERE / rel).stat().st_mtime for rel in LANE_SOURCES)
+    if min(p.stat().st_mtime for p in cached) < changed:
+        for p in cached:
+            p.unlink(missing_ok=True)
 
 
 def _load_aot() -> Any:
@@ -58,9 +72,17 @@ if _aot is not None:
     update_flows = _aot.update_flows
     expire_flows = _aot.expire_flows
     rehash = _aot.rehash
+    fastlane_walk = _aot.fastlane_walk
+    fastlane_rehash = _aot.fastlane_rehash
+    fastlane_forget = _aot.fastlane_forget
 else:
+    drop_stale_lane_caches()
     from zonewarden.capture.record_walk import walk_pcap, walk_pcapng
     from zonewarden.decode.l2l4_kernel import decode_batch
     from zonewarden.flow.table_kernel import expire_flows, rehash, update_flows
+    from zonewarden.pipeline.fastlane_kernel import forget as fastlane_forget
+    from zonewarden.pipeline.fastlane_kernel import rehash as fastlane_rehash
+    from zonewarden.pipeline.fastlane_kernel import walk as fastlane_walk
 
-__all__ = ["MODE", "decode_batch", "expire_flows", "rehash", "update_flows", "walk_pcap", "walk_pcapng"]
+__all__ = ["MODE", "decode_batch", "expire_flows", "fastlane_forget", "fastlane_rehash", "fastlane_walk", "rehash",
+           "update_flows", "walk_pcap", "walk_pcapng"]

@@ -143,28 +143,56 @@ class InventoryBuilder:
                 self.sightings.append(EndpointSighting(src, str(address), None, ts, ts, 1, "arp"))
             self._layer2_edge(e, proto, src, str(_g(e, "dst")), ts)
             return
-        client, server = (dst, src) if _g(e, "is_response") else (src, dst)
-        if not is_unicast(dst):
-            if not _g(e, "is_response"):
-                facts[src].used.add(proto)
+        op = operation(e)
+        flow = _g(e, "flow_id")
+        port = _g(e, "dport" if _g(e, "is_response") else "sport")
+        self._messages(proto, src, dst, bool(_g(e, "is_response")), 1, ts, ts, {op: 1} if op is not None else {},
+                       [(str(flow), -1 if port is None else int(port))] if flow else [])
+
+    def on_message_counts(self, proto: str, src: str, dst: str, is_response: bool, count: int, first: float,
+                          last: float, operations: dict[str, int], samples: Iterable[dict[str, Any]] = (),
+                          flows: Iterable[tuple[str, int]] = ()) -> None:
+        """``count`` messages counted by the fast lane (pipeline/fastlane.py) between ``first`` and ``last``:
+        the effect of that many ``on_event`` calls for IP messages without identity. ``samples`` are events
+        standing for the distinct answers among them (for the marks), ``flows`` (flow id, client port) the
+        flows whose first message is among them."""
+        if not is_unicast(src):
             return
-        self.ips[dst].seen(ts)
+        sender = self.ips[src]
+        sender.seen(first)
+        sender.seen(last)
+        sender.sent = True
+        for sample in samples:
+            if len(sender.marks) < MAX_MARKS:
+                sender.marks.update(sender_marks(sample))
+        self._messages(proto, src, dst, is_response, count, first, last, operations, flows)
+
+    def _messages(self, proto: str, src: str, dst: str, is_response: bool, count: int, first: float, last: float,
+                  operations: dict[str, int], flows: Iterable[tuple[str, int]]) -> None:
+        """What ``count`` IP messages from a unicast ``src`` say: who serves and uses the protocol, the edge's
+        counts and operations, which flows they oriented (flow id, client port)."""
+        client, server = (dst, src) if is_response else (src, dst)
+        if not is_unicast(dst):
+            if not is_response:
+                self.ips[src].used.add(proto)
+            return
+        self.ips[dst].seen(first)
+        self.ips[dst].seen(last)
         self.ips[dst].sent = True  # addressed by an application message: a device, even if it never answers
         self.ips[server].served.add(proto)
         self.ips[client].used.add(proto)
         self.ips[client].servers.add(server)
         self.ips[client].polled.setdefault(proto, set()).add(server)
         edge = self.edges[(client, server, proto)]
-        edge.messages += 1
-        edge.seen(ts)
-        op = operation(e)
-        if op is not None:
-            edge.operations[op] += 1
-            self.ips[client].client_ops[op] += 1
-        flow = _g(e, "flow_id")
-        if flow and len(self._app_flows) < MAX_APP_FLOWS:
-            port = _g(e, "dport" if _g(e, "is_response") else "sport")
-            self._app_flows.setdefault(flow, (proto, (client, -1 if port is None else int(port))))
+        edge.messages += count
+        edge.seen(first)
+        edge.seen(last)
+        for op, n in operations.items():
+            edge.operations[op] += n
+            self.ips[client].client_ops[op] += n
+        for flow, port in flows:
+            if len(self._app_flows) < MAX_APP_FLOWS:
+                self._app_flows.setdefault(flow, (proto, (client, port)))
 
     def on_flow(self, f: dict[str, Any]) -> None:
         """One finished flow record: oriented by the evidence, paired with its records on other VLANs."""

@@ -19,6 +19,8 @@ from zonewarden.inventory.history import merge
 from zonewarden.model.assets import Asset
 from zonewarden.pipeline.app_layer import AppLayer
 from zonewarden.pipeline.endpoints import EndpointObserver
+from zonewarden.pipeline.fastlane import FastLane, MessageCounts
+from zonewarden.pipeline.fastlane import enabled as fastlane_enabled
 from zonewarden.pipeline.packets import PacketPipeline, RunSummary
 from zonewarden.protocols.registry import ANALYZERS
 from zonewarden.store.db import Store
@@ -54,7 +56,10 @@ class AnalysisResult:
 
 def analyze(inputs: Sequence[str], store: Store, progress: Callable[[int], None] | None = None,
             on_pipeline: Callable[[PacketPipeline], None] | None = None,
-            overrides: list[tuple[dict[str, str], dict[str, Any]]] | None = None) -> AnalysisResult:
+            overrides: list[tuple[dict[str, str], dict[str, Any]]] | None = None,
+            fastlane: bool | None = None) -> AnalysisResult:
+    """Analyse ``inputs`` into ``store``. ``fastlane``: count the common ICS messages in the compiled fast
+    lane (pipeline/fastlane.py); None follows ZONEWARDEN_FASTLANE (on unless 0)."""
     known = store.known_inputs()
     todo: list[str] = []
     fingerprints: list[tuple[str, str, int]] = []
@@ -78,8 +83,16 @@ def analyze(inputs: Sequence[str], store: Store, progress: Callable[[int], None]
         counts[e.proto] = counts.get(e.proto, 0) + 1
         builder.on_event(e)
 
+    def on_counts(c: MessageCounts) -> None:
+        counts[c.proto] = counts.get(c.proto, 0) + c.count
+        builder.on_message_counts(c.proto, c.src, c.dst, c.is_response, c.count, c.first, c.last, c.operations,
+                                  c.samples, c.flows)
+
+    app = AppLayer(on_event, ANALYZERS)
+    if fastlane_enabled() if fastlane is None else fastlane:
+        app.lane = FastLane(on_counts, app.tcp_ports)
     endpoints = EndpointObserver()
-    pipeline = PacketPipeline(todo, consumers=[AppLayer(on_event, ANALYZERS), endpoints])
+    pipeline = PacketPipeline(todo, consumers=[app, endpoints])
     if on_pipeline is not None:
         on_pipeline(pipeline)
     ts_first: float | None = None

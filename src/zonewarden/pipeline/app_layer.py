@@ -3,6 +3,10 @@
 TCP flows go through stream reassembly, UDP flows datagram by datagram, layer-2 protocols frame by
 frame. An analyzer that finds the content is not its protocol sets ``rejected``: the flow is handed
 back (counted) and nothing more is parsed from it.
+
+With a ``FastLane`` (``analyze`` uses one) the common TCP messages of Modbus, S7comm, DNP3 and EtherNet/IP
+are counted by its kernel before this layer runs; a flow's analyzer then sees only the PDUs the lane hands
+off, or the flow from where the lane gave it up, primed with what the lane consumed (fastlane.prime).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from zonewarden.decode.anomalies import SOFT
 from zonewarden.flow.table import FlowAttribution, flow_id_text
 from zonewarden.flow.tcp_reassembly import Chunk
 from zonewarden.model.packets import PacketBatch, format_address
+from zonewarden.pipeline.fastlane import FastLane, LaneChunk, prime
+from zonewarden.pipeline.fastlane_layout import LANE_SLOW
 from zonewarden.pipeline.streams import TcpStreams
 from zonewarden.protocols.base import (
     AnalyzerSpec,
@@ -35,7 +41,7 @@ def _mac(data: npt.NDArray[np.uint8], off: int) -> str:
 class AppLayer:
     """A pipeline consumer running the given analyzers; events go to ``emit`` as they are parsed."""
 
-    def __init__(self, emit: EventSink, specs: Iterable[AnalyzerSpec]) -> None:
+    def __init__(self, emit: EventSink, specs: Iterable[AnalyzerSpec], lane: FastLane | None = None) -> None:
         self.emit = emit
         self.specs = list(specs)
         self.tcp_ports = {p: s for s in self.specs if s.transport == "tcp" for p in s.ports}
@@ -45,7 +51,9 @@ class AppLayer:
         self.udp_probes = [s for s in self.specs if (s.transport == "udp" or s.datagram_factory is not None)
                            and s.probe is not None]
         self.ether = {e: s for s in self.specs if s.transport == "ether" for e in s.ethertypes}
-        self.streams = TcpStreams(self._chunks, select=self._select_tcp)
+        self.streams = TcpStreams(self._chunks, select=self._select_tcp, handoff=self._handoff)
+        self.lane = lane
+        self._lane_chunk: LaneChunk | None = None
         self._tcp: dict[int, StreamAnalyzer] = {}
         self._udp: dict[int, DatagramAnalyzer | None] = {}
         self._l2: dict[str, FrameAnalyzer] = {}
@@ -90,22 +98,62 @@ class AppLayer:
         return False
 
     def _select_tcp(self, pk: PacketBatch, i: int, d: int, payload: bytes) -> bool | None:
+        uid = int(self._flows.uid[i])
+        lane = self._lane_chunk
+        if lane is not None and lane.status[i] == LANE_SLOW:
+            # The fast lane gives the flow up here: its analyzer (if PDUs were handed off) goes on, primed.
+            analyzer = self._tcp.get(uid) or self._new_tcp(pk, i, d, payload)
+            if analyzer is not None:
+                prime(analyzer, lane.prime_word(i), self._swap.get(uid, 0))
+            return analyzer is not None
         spec = self._choose(self.tcp_ports, self.tcp_probes, pk, i, d, payload)
         if spec is None or spec is False:
             return None if spec is None else False
         assert isinstance(spec, AnalyzerSpec)
-        uid = int(self._flows.uid[i])
+        self._start_tcp(spec, pk, i, d)
+        return True
+
+    def _start_tcp(self, spec: AnalyzerSpec, pk: PacketBatch, i: int, d: int) -> StreamAnalyzer:
         analyzer = spec.factory(self._context(pk, i, d, int(self._flows.fid[i])), self.emit)
         assert isinstance(analyzer, StreamAnalyzer)
-        self._tcp[uid] = analyzer
+        self._tcp[int(self._flows.uid[i])] = analyzer
         self.flows_by_protocol[spec.name] += 1
-        return True
+        return analyzer
+
+    def _new_tcp(self, pk: PacketBatch, i: int, d: int, payload: bytes) -> StreamAnalyzer | None:
+        """The analyzer of a fast-lane flow (chosen by port: the lane follows only port-matched flows)."""
+        spec = self._choose(self.tcp_ports, [], pk, i, d, payload)
+        return self._start_tcp(spec, pk, i, d) if isinstance(spec, AnalyzerSpec) else None
+
+    def _handoff(self, pk: PacketBatch, i: int, uid: int, d: int) -> None:
+        """PDUs the fast lane handed off at packet ``i``: to the flow's analyzer, primed, as stream data."""
+        lane = self._lane_chunk
+        assert lane is not None
+        handed = lane.runs_of(i)
+        if not handed:
+            return
+        analyzer = self._tcp.get(uid) or self._new_tcp(pk, i, d, b"")
+        if analyzer is None:
+            return
+        fr = pk.frames
+        ts = int(fr.ts_ns[i])
+        frame = int(fr.numbers[i]) if fr.numbers is not None else fr.first_frame + i
+        swap = self._swap.get(uid, 0)
+        for direction, data, word in handed:
+            prime(analyzer, word, swap)
+            self._chunks(uid, direction, [Chunk(0, data, 0, ts, frame)])
+            if uid not in self._tcp:  # the analyzer gave the flow up: so does the lane
+                assert self.lane is not None
+                self.lane.abandon(int(lane.row[i]))
+                return
 
     # ---- pipeline consumer
     def packets(self, pk: PacketBatch, flows: FlowAttribution) -> None:
         self._flows = flows
         if self.tcp_ports or self.tcp_probes:
-            self.streams.packets(pk, flows)
+            self._lane_chunk = self.lane.run(pk, flows) if self.lane is not None else None
+            self.streams.packets(pk, flows, self._lane_chunk)
+            self._lane_chunk = None
         if self.udp_ports or self.udp_probes:
             self._datagrams(pk, flows)
         if self.ether:
@@ -180,6 +228,8 @@ class AppLayer:
                            int(fr.ts_ns[i]), int(numbers[i]))
 
     def flows_finished(self, records: npt.NDArray[np.void]) -> None:
+        if self.lane is not None:
+            self.lane.flows_finished(records)
         self.streams.flows_finished(records)
         for u in records["uid"].tolist():
             self._swap.pop(u, None)

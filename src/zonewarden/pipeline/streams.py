@@ -1,4 +1,9 @@
-"""TCP stream reassembly as a pipeline consumer: segments of selected flows in, ordered chunks out."""
+"""TCP stream reassembly as a pipeline consumer: segments of selected flows in, ordered chunks out.
+
+With the fast lane (fastlane.py) some segments never get here: ``packets`` takes its ``LaneChunk``, skips
+the packets it consumed, hands the PDUs it handed off to ``handoff`` in packet order, and picks a flow up
+where the lane left it (the next sequence number and pending ACK of each direction).
+"""
 
 from __future__ import annotations
 
@@ -17,12 +22,16 @@ from zonewarden.flow.tcp_reassembly import (
     StreamReassembler,
 )
 from zonewarden.model.packets import PacketBatch
+from zonewarden.pipeline.fastlane import LaneChunk
+from zonewarden.pipeline.fastlane_layout import LANE_CONSUMED, LANE_HANDOFF, LANE_SLOW
 
 # (flow uid, direction 0=orig 1=resp, chunks in stream order)
 ChunkSink = Callable[[int, int, list[Chunk]], None]
 # (batch, packet index, direction, payload) -> reassemble this connection? None: not yet known
 # (asked again at the next packet, e.g. to look at the first payload).
 StreamSelector = Callable[[PacketBatch, int, int, bytes], bool | None]
+# (batch, packet index, flow uid, direction): the fast lane handed PDUs of this packet off (LaneChunk.runs_of).
+HandoffSink = Callable[[PacketBatch, int, int, int], None]
 
 TH_FIN, TH_SYN, TH_RST, TH_ACK = 0x01, 0x02, 0x04, 0x10
 
@@ -39,32 +48,42 @@ class TcpStreams:
     """Reassembles both directions of the TCP flows ``select`` accepts and hands chunks to ``sink``."""
 
     def __init__(self, sink: ChunkSink, select: StreamSelector | None = None,
-                 limits: ReassemblyLimits | None = None) -> None:
+                 limits: ReassemblyLimits | None = None, handoff: HandoffSink | None = None) -> None:
         self.sink = sink
         self.select = select
+        self.handoff = handoff
         self.limits = limits or ReassemblyLimits()
         self.budget = ReassemblyBudget(self.limits.max_total_buffered)
         self.stats = ReassemblyStats()
         self._conns: dict[int, _Connection] = {}
         self._ignored: set[int] = set()
 
-    def packets(self, pk: PacketBatch, flows: FlowAttribution) -> None:
+    def packets(self, pk: PacketBatch, flows: FlowAttribution, lane: LaneChunk | None = None) -> None:
         uid, direction = flows.uid, flows.direction
         # Pure ACKs carry nothing to reassemble; the ACK numbers that matter for gap detection ride on
         # the data segments too, so skipping them halves the per-segment work of request/response traffic.
         carries = (pk.l4_len > 0) | ((pk.tcp_flags & (TH_SYN | TH_FIN | TH_RST)) != 0)
-        idx = np.flatnonzero((pk.proto == 6) & (uid >= 0) & (pk.err == 0) & carries)
+        wanted = (pk.proto == 6) & (uid >= 0) & (pk.err == 0) & carries
+        if lane is not None:
+            wanted &= lane.status != LANE_CONSUMED
+        idx = np.flatnonzero(wanted)
         if idx.shape[0] == 0:
             return
+        status = lane.status[idx].tolist() if lane is not None else [0] * idx.shape[0]
         fr = pk.frames
         data = fr.data
         rows = zip(
             fr.frame_numbers()[idx].tolist(), idx.tolist(), uid[idx].tolist(), direction[idx].tolist(),
             pk.tcp_flags[idx].tolist(),
             pk.seq[idx].tolist(), pk.ack[idx].tolist(), pk.l4_off[idx].tolist(), pk.l4_len[idx].tolist(),
-            fr.ts_ns[idx].tolist(), strict=True,
+            fr.ts_ns[idx].tolist(), status, strict=True,
         )
-        for number, i, u, d, flags, seq, ack, off, length, ts in rows:
+        for number, i, u, d, flags, seq, ack, off, length, ts, st in rows:
+            if st in (LANE_HANDOFF, LANE_SLOW):
+                assert self.handoff is not None
+                self.handoff(pk, i, u, d)  # (a flow the lane gives up first gets the frames it kept)
+                if st == LANE_HANDOFF:
+                    continue
             conn = self._conns.get(u)
             payload = data[off : off + length].tobytes() if length else b""
             if conn is None:
@@ -79,6 +98,9 @@ class TcpStreams:
                         continue
                 conn = _Connection((self._side(), self._side()))
                 self._conns[u] = conn
+                if st == LANE_SLOW:
+                    assert lane is not None
+                    self._resume(conn, lane.seeds(i), ts, number)
             side = conn.sides[d]
             chunks = side.add(seq, payload, syn=bool(flags & TH_SYN), fin=bool(flags & TH_FIN),
                               rst=bool(flags & TH_RST), ts_ns=ts, frame=number)
@@ -98,6 +120,18 @@ class TcpStreams:
                         self.sink(u, 1 - d, late)
                 else:
                     conn.pending_ack[1 - d] = ack
+
+    @staticmethod
+    def _resume(conn: _Connection, seeds: list[tuple[bool, int, bool, int | None]], ts: int, frame: int) -> None:
+        """Start both directions where the fast lane stopped: everything before was delivered."""
+        for d, (started, seq, ended, pending) in enumerate(seeds):
+            side = conn.sides[d]
+            if started:
+                # A SYN takes the sequence number before the next byte: offset 0 is then ``seq``.
+                side.add((seq - 1) % (1 << 32), b"", syn=True, fin=False, rst=False, ts_ns=ts, frame=frame)
+                if ended:
+                    side.add(seq, b"", syn=False, fin=True, rst=False, ts_ns=ts, frame=frame)
+            conn.pending_ack[d] = pending
 
     def ignore(self, uid: int) -> None:
         """Stop reassembling a flow (its analyzer handed it back); its buffers are released."""
