@@ -29,12 +29,10 @@ from zonewarden.flow.table import FlowAttribution, flow_id_text
 from zonewarden.inventory.operations import CLASSIFIERS
 from zonewarden.model.packets import PacketBatch, format_address
 from zonewarden.pipeline import fastlane_layout as L
-from zonewarden.protocols.base import Analyzer, AnalyzerSpec
+from zonewarden.protocols.base import Analyzer, AnalyzerSpec, Resume
 from zonewarden.protocols.dnp3 import codes as dnp3_codes
 from zonewarden.protocols.dnp3 import wire_objects
-from zonewarden.protocols.dnp3.analyzer import Dnp3Analyzer
 from zonewarden.protocols.dnp3.wire_link import crc16
-from zonewarden.protocols.s7comm.analyzer import IsoTcpAnalyzer
 
 ENV_SWITCH = "ZONEWARDEN_FASTLANE"
 MIN_ROWS = 1024
@@ -194,20 +192,12 @@ def prime(analyzer: Analyzer, word: int, swap: int) -> None:
     would have left it in: it has seen messages (so a bad one is an anomaly, not "not this protocol"),
     its directions with data are in sync, an S7 connection is known to speak S7comm.
 
-    This reaches into analyzer state (the analyzers have no resume hook yet); the fast-lane parity tests
-    cover every field touched here."""
-    messages = word & 0x7FFFFFFF
-    analyzer.messages = max(analyzer.messages, messages)
-    if isinstance(analyzer, Dnp3Analyzer):
-        analyzer.frames = max(analyzer.frames, messages)
-        analyzer._skipped = max(analyzer._skipped, word >> L.PRIME_SKIPPED_SHIFT & 0x7FFF)
-        for d in range(2):
-            if word >> (L.PRIME_SYNC_SHIFT + d) & 1:
-                analyzer._quiet[d ^ swap] = False
-            if word >> (L.PRIME_DATA_SHIFT + d) & 1:
-                analyzer._fresh[d ^ swap] = False
-    if isinstance(analyzer, IsoTcpAnalyzer) and word & L.PRIME_S7 and analyzer._app is None:
-        analyzer._decide("s7comm")
+    ``swap`` is 1 when the analyzer's directions are the kernel's reversed."""
+    sync = [bool(word >> (L.PRIME_SYNC_SHIFT + d) & 1) for d in range(2)]
+    data = [bool(word >> (L.PRIME_DATA_SHIFT + d) & 1) for d in range(2)]
+    analyzer.resume(Resume(messages=word & 0x7FFFFFFF, skipped=word >> L.PRIME_SKIPPED_SHIFT & 0x7FFF,
+                           in_sync=(sync[swap], sync[1 - swap]), had_data=(data[swap], data[1 - swap]),
+                           app="s7comm" if word & L.PRIME_S7 else None))
 
 
 class FastLane:

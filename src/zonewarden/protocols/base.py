@@ -25,6 +25,21 @@ MAX_PDU_BUFFER = 1 << 20
 HEAD_BYTES = 64
 
 
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """What a compiled path (pipeline/fastlane.py) consumed of a flow before its analyzer takes over.
+
+    ``messages``: whole messages (link frames for DNP3) counted; ``skipped``: bytes skipped before the first
+    one; per direction (0 from orig): ``in_sync`` the last bytes were a good message, ``had_data`` bytes were
+    seen at all; ``app``: the application protocol the bytes were recognised as."""
+
+    messages: int
+    skipped: int = 0
+    in_sync: tuple[bool, bool] = (False, False)
+    had_data: tuple[bool, bool] = (False, False)
+    app: str | None = None
+
+
 @dataclass(slots=True)
 class FlowContext:
     """Who talks on this flow: the originator (client side) and the responder (server side)."""
@@ -66,6 +81,11 @@ class Analyzer:
 
     def end(self) -> None:
         """The flow ended (FIN/RST, timeout or end of input)."""
+
+    def resume(self, state: Resume) -> None:
+        """Continue a flow whose earlier messages a compiled path consumed: a bad message from here on is an
+        anomaly, not "not this protocol". Analyzers with more state than a message count extend this."""
+        self.messages = max(self.messages, state.messages)
 
 
 class StreamAnalyzer(Analyzer):

@@ -12,7 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zonewarden.errors import Malformed, NeedMoreData
-from zonewarden.protocols.base import Analyzer, DatagramAnalyzer, EventSink, FlowContext, StreamAnalyzer
+from zonewarden.protocols.base import (
+    Analyzer,
+    DatagramAnalyzer,
+    EventSink,
+    FlowContext,
+    Resume,
+    StreamAnalyzer,
+)
 from zonewarden.protocols.dnp3.codes import (
     ATTR_DEVICE_NAME,
     ATTR_HARDWARE_VERSION,
@@ -298,6 +305,16 @@ class Dnp3Analyzer(Dnp3Session, StreamAnalyzer):
         used = self.frames_in(direction, buf, ts_ns, frame, final=False)
         del buf[:used]
         self._fresh[direction] = False
+
+    def resume(self, state: Resume) -> None:
+        super().resume(state)
+        self.frames = max(self.frames, state.messages)
+        self._skipped = max(self._skipped, state.skipped)
+        for d in range(2):
+            if state.in_sync[d]:
+                self._quiet[d] = False
+            if state.had_data[d]:
+                self._fresh[d] = False
 
     def syncing(self, direction: int) -> bool:
         return self._quiet[direction]

@@ -12,7 +12,7 @@ from typing import Any
 
 from zonewarden.errors import Malformed, NeedMoreData
 from zonewarden.model.events import Event
-from zonewarden.protocols.base import EventSink, FlowContext, PduStreamAnalyzer
+from zonewarden.protocols.base import EventSink, FlowContext, PduStreamAnalyzer, Resume
 from zonewarden.protocols.s7comm.codes import (
     COTP_CC,
     COTP_CR,
@@ -116,6 +116,11 @@ class IsoTcpAnalyzer(PduStreamAnalyzer):
             self._held.clear()  # its connection TPDUs and framing trouble are not S7 events
         else:
             self.anomaly(direction, ts_ns, frame, "unknown_protocol_id", f"data unit starts with 0x{first:02x}")
+
+    def resume(self, state: Resume) -> None:
+        super().resume(state)
+        if state.app is not None:
+            self._decide(state.app)
 
     def _decide(self, app: str) -> None:
         if self._app is None:
