@@ -6,9 +6,10 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from zonewarden.errors import StoreError
 from zonewarden.pipeline.analysis import analyze
@@ -114,6 +115,38 @@ def test_overrides_survive_new_analyses(tmp_path: Path, demo: Path) -> None:
     write_demo(other, seed=3)
     analyze([str(other)], store)
     assert store.load_assets()[plc.asset_id]["zone"] == "cell-1"
+
+
+def saved_asset(asset_id: str, values: list[str]) -> dict[str, Any]:
+    return {"asset_id": asset_id, "first_seen": 1.0, "last_seen": 2.0, "evidence": [
+        {"attribute": "vendor", "value": v, "proto": "modbus", "ts": 1.0, "flow_id": None, "confidence": 0.5}
+        for v in values]}
+
+
+def save(store: Store, *assets: dict[str, Any]) -> int:
+    return store.save_analysis(inputs=[], summary={}, ts_first=None, ts_last=None, assets=list(assets), edges=[],
+                               changes=[], seen={a["asset_id"] for a in assets})
+
+
+def test_a_saved_asset_keeps_exactly_its_evidence_list(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "z.db"))
+    save(store, saved_asset("A1", ["x", "y", "y"]), saved_asset("A2", ["z"]))
+    save(store, saved_asset("A1", ["y", "w"]))  # x dropped, w added; A2 not written this time
+    stored = store.load_assets()
+    assert [e["value"] for e in stored["A1"]["evidence"]] == ["y", "w"]
+    assert [e["value"] for e in stored["A2"]["evidence"]] == ["z"]
+
+
+def test_saving_an_analysis_takes_the_same_few_statements_whatever_its_size(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "z.db"))
+    statements: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    counts = []
+    for n in (3, 300):
+        statements.clear()
+        save(store, *(saved_asset(f"A{n}-{i}", ["x", "y"]) for i in range(n)))
+        counts.append(len(statements))
+    assert counts[0] == counts[1] <= 10, statements
 
 
 def test_same_code_runs_on_postgresql(pg_url: str, demo: Path) -> None:
