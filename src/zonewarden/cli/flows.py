@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
 
-from zonewarden.cli.output import print_summary, print_table, progress_bar
+from zonewarden.cli.output import finish, print_summary, print_table, progress_bar
 from zonewarden.flow.records import flow_dicts, flow_jsonl
 from zonewarden.flow.table import FlowSettings
 from zonewarden.pipeline.packets import PacketPipeline
@@ -53,14 +52,4 @@ def flows(captures: tuple[str, ...], fmt: str, tcp_idle: float, udp_idle: float,
         print_table(table_rows, TABLE_COLUMNS)
     if not quiet:
         print_summary(pipeline.summary)
-    status = 1 if pipeline.summary.problems else 0
-    embedded = sys.stdout is not sys.__stdout__ or sys.stderr is not sys.__stderr__
-    if not embedded:
-        # Run as a program, everything written: flush and leave without the interpreter's teardown
-        # (freeing every module and array one by one is a measurable share of a short run). Embedded
-        # callers (click's test runner swaps the streams) get a normal exit.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(status)
-    if status:
-        sys.exit(status)
+    finish(1 if pipeline.summary.problems else 0)

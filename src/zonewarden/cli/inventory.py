@@ -5,14 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import click
 
-from zonewarden.cli.output import print_summary, print_table, progress_bar
+from zonewarden.cli.output import finish, print_summary, print_table, progress_bar
 from zonewarden.errors import ConfigError
 
 ASSET_COLUMNS = ("asset_id", "ips", "macs", "mac_vendor", "vendor", "product_name", "firmware", "serial", "role",
@@ -61,11 +60,14 @@ def analyze(captures: tuple[str, ...], db: str, report: str | None, json_out: st
 
     Captures already analysed into this store are skipped, so re-running is safe. Prints a summary.
     """
-    from zonewarden.inventory.overrides import load as load_overrides
     from zonewarden.pipeline.analysis import analyze as run_analysis
     from zonewarden.store.db import Store
 
-    entries = load_overrides(overrides) if overrides else None
+    entries = None
+    if overrides:
+        from zonewarden.inventory.overrides import load as load_overrides  # and YAML: only when asked
+
+        entries = load_overrides(overrides)
     store = Store(db)
     total = sum(Path(c).stat().st_size for c in captures if c != "-" and Path(c).is_file()) or None
     with progress_bar(total, progress) as advance:
@@ -105,8 +107,7 @@ def analyze(captures: tuple[str, ...], db: str, report: str | None, json_out: st
         click.echo("changes: " + (", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) or "none"), err=True)
         if report:
             click.echo(f"report: {Path(report).resolve()}", err=True)
-    if result.summary.problems:
-        sys.exit(1)
+    finish(1 if result.summary.problems else 0)  # the store has committed: nothing is left to write
 
 
 @click.command()

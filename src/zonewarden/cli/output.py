@@ -6,6 +6,7 @@ should not pay for it at start-up.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -46,6 +47,20 @@ def progress_bar(total: int | None, enabled: bool) -> Iterator[Callable[[int], N
     ) as bar:
         task = bar.add_task("read", total=total)
         yield lambda done: bar.update(task, completed=done)
+
+
+def finish(status: int) -> None:
+    """End a command that has written everything with exit ``status``. Run as a program, flush and leave
+    without the interpreter's teardown: freeing every module, array and object one by one is a measurable
+    share of a short run (0.15 s after ``analyze`` on the 1M-packet capture). Embedded callers (click's test
+    runner swaps the streams) get a normal exit."""
+    embedded = sys.stdout is not sys.__stdout__ or sys.stderr is not sys.__stderr__
+    if not embedded:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    if status:
+        sys.exit(status)
 
 
 def _counts(items: dict[str, int]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -23,11 +23,32 @@ PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmp6", 2: "igmp", 47: "gre"
                132: "sctp", 112: "vrrp"}
 END_REASONS = ("active", "idle", "active_timeout", "port_reuse", "evicted")
 
-FLOW_FIELDS = (
-    "flow_id", "ts_start", "ts_end", "proto", "src", "sport", "dst", "dport", "vlan", "vlan_inner",
-    "packets_orig", "packets_resp", "bytes_orig", "bytes_resp", "payload_orig", "payload_resp", "state",
-    "history", "end_reason",
-)
+
+class FlowRecord(NamedTuple):
+    """One finished flow, fields in Flow JSONL order; absent values are None."""
+
+    flow_id: str
+    ts_start: float
+    ts_end: float
+    proto: str
+    src: str
+    sport: int | None
+    dst: str
+    dport: int | None
+    vlan: int | None
+    vlan_inner: int | None
+    packets_orig: int
+    packets_resp: int
+    bytes_orig: int
+    bytes_resp: int
+    payload_orig: int
+    payload_resp: int
+    state: str
+    history: str
+    end_reason: str
+
+
+FLOW_FIELDS = FlowRecord._fields
 
 
 def proto_name(proto: int) -> str:
@@ -77,11 +98,9 @@ _COLUMNS = ("fid", "proto", "orig_is_a", "end_reason", "vlan_outer", "vlan_inner
             "history", "flags_o", "flags_r", "icmp_type", "icmp_code", "ipver")
 
 
-def flow_dicts(records: npt.NDArray[np.void]) -> Iterator[dict[str, Any]]:
-    """One dict per finished flow, keys in FLOW_FIELDS order; absent values are None.
-
-    Columns are converted to Python lists once (column-wise conversion is far cheaper than per row).
-    """
+def flow_records(records: npt.NDArray[np.void]) -> Iterator[FlowRecord]:
+    """One FlowRecord per finished flow. Columns are converted to Python lists once (column-wise conversion
+    is far cheaper than per row)."""
     col = {name: records[name].tolist() for name in _COLUMNS}
     ids = [flow_id_text(v) for v in col["fid"]]
     rows = zip(
@@ -103,27 +122,16 @@ def flow_dicts(records: npt.NDArray[np.void]) -> Iterator[dict[str, Any]]:
             sport, dport = icmp_type, icmp_code
         has_ports = proto in (1, 6, 17, 58, 132)
         state = tcp_state(flags_o, flags_r) if proto == 6 else ("SF" if pkts_r else "S0")
-        yield {
-            "flow_id": fid,
-            "ts_start": ts_first / 1e9,
-            "ts_end": ts_last / 1e9,
-            "proto": proto_name(proto),
-            "src": src,
-            "sport": sport if has_ports else None,
-            "dst": dst,
-            "dport": dport if has_ports else None,
-            "vlan": vo if vo >= 0 else None,
-            "vlan_inner": vi if vi >= 0 else None,
-            "packets_orig": pkts_o,
-            "packets_resp": pkts_r,
-            "bytes_orig": bytes_o,
-            "bytes_resp": bytes_r,
-            "payload_orig": pay_o,
-            "payload_resp": pay_r,
-            "state": state,
-            "history": history_string(history),
-            "end_reason": END_REASONS[end_reason],
-        }
+        yield FlowRecord(fid, ts_first / 1e9, ts_last / 1e9, proto_name(proto), src, sport if has_ports else None,
+                         dst, dport if has_ports else None, vo if vo >= 0 else None, vi if vi >= 0 else None,
+                         pkts_o, pkts_r, bytes_o, bytes_r, pay_o, pay_r, state, history_string(history),
+                         END_REASONS[end_reason])
+
+
+def flow_dicts(records: npt.NDArray[np.void]) -> Iterator[dict[str, Any]]:
+    """One dict per finished flow, keys in FLOW_FIELDS order; absent values are None."""
+    for r in flow_records(records):
+        yield r._asdict()
 
 
 def _text(values: npt.NDArray[Any], absent: npt.NDArray[np.bool_] | None = None) -> list[str]:

@@ -10,16 +10,17 @@ are one device seen on two interfaces and are merged.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
-from zonewarden.inventory.conversations import Conversation, ConversationMerger, Endpoint
+from zonewarden.flow.records import FlowRecord
+from zonewarden.inventory.conversations import Conversation, ConversationMerger, Endpoint, flow_record
 from zonewarden.inventory.identity import EXTRACTORS
-from zonewarden.inventory.levels import propose_levels
+from zonewarden.inventory.levels import parse_address, propose_levels
 from zonewarden.inventory.operations import operation
 from zonewarden.inventory.oui import mac_vendor
 from zonewarden.inventory.roles import MAX_MARKS, Behaviour, RoleDecision, infer_role, sender_marks
@@ -34,11 +35,8 @@ MAX_GROUP_REQUESTS = 4096  # layer-2 requests to a group address, for counting t
 
 @lru_cache(maxsize=1 << 16)
 def is_unicast(ip: str) -> bool:
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    if addr.is_multicast or addr.is_unspecified:
+    addr = parse_address(ip)
+    if addr is None or addr.is_multicast or addr.is_unspecified:
         return False
     return not (addr.version == 4 and (ip == "255.255.255.255" or ip.endswith(".255")))
 
@@ -57,11 +55,27 @@ def asset_id(key: str) -> str:
 
 
 @dataclass
-class _Facts:
-    """Everything observed about one address (IP or MAC) before addresses are grouped into assets."""
+class _Seen:
+    """When something was seen: the earliest and the latest packet time."""
 
     first: float | None = None
     last: float | None = None
+
+    def seen(self, ts: float) -> None:
+        self.first = ts if self.first is None else min(self.first, ts)
+        self.last = ts if self.last is None else max(self.last, ts)
+
+    def span(self, first: float, last: float) -> None:
+        """``seen(first)`` then ``seen(last)``, in one step (the hot path: every conversation and sighting)."""
+        lo, hi = (first, first) if self.first is None or self.last is None else (self.first, self.last)
+        lo, hi = first if first < lo else lo, first if first > hi else hi
+        self.first, self.last = last if last < lo else lo, last if last > hi else hi
+
+
+@dataclass
+class _Facts(_Seen):
+    """Everything observed about one address (IP or MAC) before addresses are grouped into assets."""
+
     served: set[str] = field(default_factory=set)
     used: set[str] = field(default_factory=set)
     ports_served: set[int] = field(default_factory=set)
@@ -72,10 +86,6 @@ class _Facts:
     ports_used: set[int] = field(default_factory=set)  # server ports it connected to that answered
     marks: set[str] = field(default_factory=set)  # what its messages revealed (roles.sender_marks)
     evidence: dict[tuple[str, str, str], Evidence] = field(default_factory=dict)
-
-    def seen(self, ts: float) -> None:
-        self.first = ts if self.first is None else min(self.first, ts)
-        self.last = ts if self.last is None else max(self.last, ts)
 
     def add(self, ev: Evidence) -> None:
         """Keep one piece of evidence per (attribute, value, protocol): the most confident, then the first."""
@@ -89,18 +99,12 @@ class _Facts:
 
 
 @dataclass
-class _EdgeAcc:
+class _EdgeAcc(_Seen):
     operations: Counter[str] = field(default_factory=Counter)
     messages: int = 0
     flows: int = 0
     packets: int = 0
     bytes: int = 0
-    first: float | None = None
-    last: float | None = None
-
-    def seen(self, ts: float) -> None:
-        self.first = ts if self.first is None else min(self.first, ts)
-        self.last = ts if self.last is None else max(self.last, ts)
 
 
 class InventoryBuilder:
@@ -194,32 +198,39 @@ class InventoryBuilder:
             if len(self._app_flows) < MAX_APP_FLOWS:
                 self._app_flows.setdefault(flow, (proto, (client, port)))
 
-    def on_flow(self, f: dict[str, Any]) -> None:
+    def on_flow(self, f: FlowRecord | Mapping[str, Any]) -> None:
         """One finished flow record: oriented by the evidence, paired with its records on other VLANs."""
-        proto, client = self._app_flows.pop(f["flow_id"], (None, None))
+        f = flow_record(f)
+        proto, client = self._app_flows.pop(f.flow_id, (None, None))
         for conv in self._conversations.add(f, proto, client):
             self._on_conversation(conv)
 
     def _on_conversation(self, c: Conversation) -> None:
-        for (ip, _), packets in ((c.a, c.packets_a), (c.b, c.packets_b)):
-            if is_unicast(ip):
-                self.ips[ip].seen(c.first)
-                self.ips[ip].seen(c.last)
-                self.ips[ip].sent = self.ips[ip].sent or packets > 0
-        (client, _), (server, port) = c.client, c.server
-        if not (is_unicast(client) and is_unicast(server)):
+        ips, first, last = self.ips, c.first, c.last
+        (ip_a, port_a), (ip_b, port_b) = c.a, c.b
+        unicast_a, unicast_b = is_unicast(ip_a), is_unicast(ip_b)
+        if unicast_a:
+            facts = ips[ip_a]
+            facts.span(first, last)
+            facts.sent = facts.sent or c.packets_a > 0
+        if unicast_b:
+            facts = ips[ip_b]
+            facts.span(first, last)
+            facts.sent = facts.sent or c.packets_b > 0
+        if not (unicast_a and unicast_b):
             return
-        ported = c.transport in ("tcp", "udp") and port >= 0
-        if c.server_sent and ported:
-            self.ips[server].ports_served.add(port)
-            self.ips[client].ports_used.add(port)
+        client, server, port, server_sent = ((ip_a, ip_b, port_b, c.packets_b) if c.client_is_a
+                                             else (ip_b, ip_a, port_a, c.packets_a))
+        ported = (c.transport == "tcp" or c.transport == "udp") and port >= 0
+        if ported and server_sent:
+            ips[server].ports_served.add(port)
+            ips[client].ports_used.add(port)
         edge = self.edges[(client, server, c.app or (f"{c.transport}/{port}" if ported else c.transport))]
         edge.flows += 1
         edge.packets += c.packets_a + c.packets_b
         edge.bytes += c.bytes_a + c.bytes_b
-        edge.seen(c.first)
-        edge.seen(c.last)
-        self.ips[client].servers.add(server)
+        edge.span(first, last)
+        ips[client].servers.add(server)
 
     def _layer2_edge(self, e: Any, proto: str, src: str, dst: str, ts: float) -> None:
         """The requester is the client, each responder a server; a request to a group address names no
@@ -254,41 +265,50 @@ class InventoryBuilder:
         sent_from: dict[str, set[str]] = defaultdict(set)
         received: dict[str, set[str]] = defaultdict(set)
         claimed: dict[str, set[str]] = defaultdict(set)
+        tables = {"arp": claimed, "ip": sent_from, "dst": received}
         owner: dict[str, str] = {}
         first_seen: dict[str, float] = {}
         last_seen: dict[str, float] = {}
         layer2_only: set[str] = set()
-        for s in sorted(self.sightings, key=lambda s: s.first_seen):
-            first_seen[s.mac] = min(first_seen.get(s.mac, s.first_seen), s.first_seen)
-            last_seen[s.mac] = max(last_seen.get(s.mac, s.last_seen), s.last_seen)
-            if s.ip is None:
-                layer2_only.add(s.mac)
+        for s in sorted(self.sightings, key=attrgetter("first_seen")):
+            mac, ip, first, last = s.mac, s.ip, s.first_seen, s.last_seen
+            first_seen[mac] = first if (known := first_seen.get(mac)) is None else min(known, first)
+            last_seen[mac] = last if (known := last_seen.get(mac)) is None else max(known, last)
+            if ip is None:
+                layer2_only.add(mac)
                 continue
-            {"arp": claimed, "ip": sent_from, "dst": received}[s.source][s.mac].add(s.ip)
-            if s.source == "arp" and is_unicast(s.ip):
-                owner.setdefault(s.ip, s.mac)  # the first ARP claim wins; later rival claims are spoofing hints
-            if is_unicast(s.ip):
-                facts = self.ips[s.ip]
-                facts.seen(s.first_seen)
-                facts.seen(s.last_seen)
+            tables[s.source][mac].add(ip)
+            if is_unicast(ip):
+                if s.source == "arp":
+                    owner.setdefault(ip, mac)  # the first ARP claim wins; later rival claims are spoofing hints
+                facts = self.ips[ip]
+                facts.span(first, last)
                 facts.sent = facts.sent or s.source != "dst"
         behind = {mac: {ip for ip in sent_from[mac] | received[mac] if is_unicast(ip)} - claimed[mac]
                   for mac in set(sent_from) | set(received)}
         routers = {mac: len(ips) for mac, ips in behind.items() if len(ips) >= ROUTER_MIN_IPS}
         # Sending from an address binds it more firmly than receiving on it (a host's own address).
         for table in (sent_from, received):
-            for mac, ips in sorted(table.items()):
+            for mac in sorted(table):
                 if mac not in routers:
-                    for ip in sorted(ips):
+                    for ip in sorted(table[mac]):
                         if is_unicast(ip):
                             owner.setdefault(ip, mac)
+        owned: dict[str, list[str]] = defaultdict(list)
+        for ip, mac in owner.items():
+            owned[mac].append(ip)
         groups: dict[str, tuple[list[str], list[str]]] = {}
         for mac in sorted(set(sent_from) | set(received) | set(claimed) | set(self.macs) | layer2_only):
-            groups[f"mac:{mac}"] = (sorted(ip for ip, m in owner.items() if m == mac), [mac])
+            groups[f"mac:{mac}"] = (sorted(owned.get(mac, ())), [mac])
         # An address with no MAC of its own that never sent a packet (a scan target behind a router, a
         # host that was down) is not evidence of a device: it is counted, not made an asset.
-        self.probed_only = sorted(ip for ip in self.ips if ip not in owner and is_unicast(ip) and not self.ips[ip].sent)
-        for ip in sorted(ip for ip in self.ips if ip not in owner and is_unicast(ip) and self.ips[ip].sent):
+        probed: list[str] = []
+        talkers: list[str] = []
+        for ip, facts in self.ips.items():
+            if ip not in owner and is_unicast(ip):
+                (talkers if facts.sent else probed).append(ip)
+        self.probed_only = sorted(probed)
+        for ip in sorted(talkers):
             groups[f"ip:{ip}"] = ([ip], [])
         built = [self._asset(key, ips, macs, routers.get(macs[0], 0) if macs else 0, first_seen, last_seen)
                  for key, (ips, macs) in groups.items()]
@@ -305,30 +325,33 @@ class InventoryBuilder:
     def _asset(self, key: str, ips: list[str], macs: list[str], forwards_for: int, first_seen: dict[str, float],
                last_seen: dict[str, float]) -> Asset | None:
         facts = [self.ips[ip] for ip in ips if ip in self.ips] + [self.macs[m] for m in macs if m in self.macs]
-        asset = Asset(asset_id(key), ips=ips, macs=macs)
-        if macs:
-            asset.mac_vendor = mac_vendor(macs[0])
         times = [t for f in facts for t in (f.first, f.last) if t is not None]
         times += [first_seen[m] for m in macs if m in first_seen] + [last_seen[m] for m in macs if m in last_seen]
         if not times:
             return None
-        asset.first_seen, asset.last_seen = min(times), max(times)
-        served = set().union(*(f.served for f in facts)) if facts else set()
-        used = set().union(*(f.used for f in facts)) if facts else set()
+        first, last = min(times), max(times)
+        asset = Asset(asset_id(key), ips=ips, macs=macs, mac_vendor=mac_vendor(macs[0]) if macs else None,
+                      first_seen=first, last_seen=last)
+        served = set().union(*(f.served for f in facts))
+        used = set().union(*(f.used for f in facts))
         asset.protocols = {"served": sorted(served), "used": sorted(used)}
-        # One asset may own several addresses that each saw the same message: keep each piece once.
-        unique: dict[tuple[str, str, str, float, str | None], Evidence] = {}
-        for f in facts:
-            for ev in f.evidence.values():
-                unique.setdefault((ev.attribute, repr(ev.value), ev.proto, ev.ts, ev.flow_id), ev)
-        evidence = list(unique.values())
+        if len(facts) == 1:  # one address: its evidence is already one piece per (attribute, value, protocol)
+            evidence = list(facts[0].evidence.values())
+        else:
+            # One asset may own several addresses that each saw the same message: keep each piece once.
+            unique: dict[tuple[str, str, str, float, str | None], Evidence] = {}
+            for f in facts:
+                for ev in f.evidence.values():
+                    unique.setdefault((ev.attribute, repr(ev.value), ev.proto, ev.ts, ev.flow_id), ev)
+            evidence = list(unique.values())
         behaviour = Behaviour(served, used, products=[str(ev.value) for ev in evidence
                                                       if ev.attribute in ("product_name", "product_code")],
                               forwards_for=forwards_for,
                               bridging=sorted({p for m in macs for p in self.bridge_protocols.get(m, ())}))
         servers: set[str] = set()
         for f in facts:
-            behaviour.client_ops.update(f.client_ops)
+            if f.client_ops:
+                behaviour.client_ops.update(f.client_ops)
             behaviour.ports_served |= f.ports_served
             behaviour.ports_used |= f.ports_used
             behaviour.marks |= f.marks
@@ -339,9 +362,9 @@ class InventoryBuilder:
         decision = infer_role(behaviour)
         if decision is not None:
             self._roles[asset.asset_id] = decision
-            evidence.append(Evidence("role", decision.role, "behaviour", asset.first_seen, None, 0.6))
-            evidence.append(Evidence("role_reason", decision.reason, "behaviour", asset.first_seen, None, 0.6))
-        asset.evidence = sorted(evidence, key=lambda ev: (ev.attribute, -ev.confidence, ev.ts))
+            evidence.append(Evidence("role", decision.role, "behaviour", first, None, 0.6))
+            evidence.append(Evidence("role_reason", decision.reason, "behaviour", first, None, 0.6))
+        asset.evidence = sorted(evidence, key=_evidence_order)
         resolve(asset)
         return asset
 
@@ -355,8 +378,15 @@ class InventoryBuilder:
             if level.purdue_level is not None:
                 a.evidence.append(Evidence("purdue_level", level.purdue_level, "behaviour", a.first_seen, None, 0.5))
             a.evidence.append(Evidence("purdue_level_reason", level.reason, "behaviour", a.first_seen, None, 0.5))
-            a.evidence.sort(key=lambda ev: (ev.attribute, -ev.confidence, ev.ts))
+            a.evidence.sort(key=_evidence_order)
             resolve(a)
+
+
+def _evidence_order(ev: Evidence) -> tuple[str, float, float]:
+    return ev.attribute, -ev.confidence, ev.ts
+
+
+_SCALAR = frozenset(SCALAR_ATTRIBUTES)
 
 
 def resolve(asset: Asset) -> None:
@@ -364,16 +394,25 @@ def resolve(asset: Asset) -> None:
 
     Conflicting evidence stays in ``asset.evidence``; nothing is overwritten by whoever spoke last.
     """
-    scores: dict[str, dict[str, tuple[float, int, float, Any]]] = defaultdict(dict)
+    # attribute -> repr(value) -> [best confidence, count, earliest, value]
+    scores: dict[str, dict[str, list[Any]]] = {}
     for ev in asset.evidence:
-        key = repr(ev.value)
-        best, count, first, value = scores[ev.attribute].get(key, (0.0, 0, ev.ts, ev.value))
-        scores[ev.attribute][key] = (max(best, ev.confidence), count + 1, min(first, ev.ts), value)
-    for attribute in SCALAR_ATTRIBUTES:
-        candidates = scores.get(attribute)
-        if candidates:
-            _, _, _, value = max(candidates.values(), key=lambda c: (c[0], c[1], -c[2]))
-            setattr(asset, attribute, value)
+        by_value = scores.get(ev.attribute)
+        if by_value is None:
+            by_value = scores[ev.attribute] = {}
+        key, confidence, ts = repr(ev.value), ev.confidence, ev.ts
+        score = by_value.get(key)
+        if score is None:
+            by_value[key] = [confidence if confidence > 0.0 else 0.0, 1, ts, ev.value]
+        else:
+            score[0] = confidence if confidence > score[0] else score[0]
+            score[1] += 1
+            score[2] = ts if ts < score[2] else score[2]
+    for attribute, candidates in scores.items():
+        if attribute in _SCALAR:
+            best = next(iter(candidates.values())) if len(candidates) == 1 else max(
+                candidates.values(), key=lambda c: (c[0], c[1], -c[2]))
+            setattr(asset, attribute, best[3])
     names = scores.get("name")
     if names:
         asset.hostnames = sorted({str(v[3]) for v in names.values()} | set(asset.hostnames))

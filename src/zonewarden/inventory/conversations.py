@@ -16,9 +16,12 @@ packet; a VLAN that saw only the requests and another only the replies add up).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
+
+from zonewarden.flow.records import FLOW_FIELDS, FlowRecord
 
 PAIR_WINDOW_S = 5.0  # a reply on the server's VLAN follows its request on the client's within this
 MAX_PENDING = 1 << 16  # conversations held for a partner (~0.6 kB each); past this the oldest are settled
@@ -54,16 +57,25 @@ def likely_server_port(port: int) -> bool:
     return 0 < port < 1024 or port in SERVICE_PORTS  # 0 is no port anyone listens on
 
 
-def orient(f: dict[str, Any], app_client: Endpoint | None) -> tuple[bool, Evidence]:
+def flow_record(f: FlowRecord | Mapping[str, Any]) -> FlowRecord:
+    """A flow record as ``flow_records`` gives it; from a dict with the Flow JSONL fields (missing ones None)."""
+    return f if isinstance(f, FlowRecord) else FlowRecord._make(f.get(name) for name in FLOW_FIELDS)
+
+
+def orient(f: FlowRecord | Mapping[str, Any], app_client: Endpoint | None) -> tuple[bool, Evidence]:
     """Whether the flow's ``src`` is the client, and what says so. ``app_client`` is the client endpoint the
     analyzer's messages on this flow name (the sender of a request, the receiver of a response)."""
-    src, dst = _endpoints(f)
+    f = flow_record(f)
+    return _orient(f, *_endpoints(f), app_client)
+
+
+def _orient(f: FlowRecord, src: Endpoint, dst: Endpoint, app_client: Endpoint | None) -> tuple[bool, Evidence]:
     if app_client is not None and app_client in (src, dst):
         return app_client == src, Evidence.MESSAGES
-    history = f.get("history") or ""
-    if f["proto"] == "tcp" and ("S" in history or "h" in history):
+    proto = f.proto
+    if proto == "tcp" and ("S" in (history := f.history or "") or "h" in history):
         return True, Evidence.HANDSHAKE  # the flow table made the SYN sender the originator
-    if f["proto"] in ("tcp", "udp"):
+    if proto == "tcp" or proto == "udp":
         from_server, to_server = likely_server_port(src[1]), likely_server_port(dst[1])
         if from_server != to_server:
             return to_server, Evidence.PORTS
@@ -89,34 +101,23 @@ class Conversation:
     bytes_b: int = 0
     vlans: tuple[tuple[int | None, int | None], ...] = ()
 
-    @property
-    def client(self) -> Endpoint:
-        return self.a if self.client_is_a else self.b
-
-    @property
-    def server(self) -> Endpoint:
-        return self.b if self.client_is_a else self.a
-
-    @property
-    def server_sent(self) -> bool:
-        return bool(self.packets_b if self.client_is_a else self.packets_a)
-
-    def accepts(self, f: dict[str, Any], window: float) -> bool:
+    def accepts(self, f: FlowRecord, window: float) -> bool:
         """The record is this conversation seen on another VLAN."""
-        return ((f.get("vlan"), f.get("vlan_inner")) not in self.vlans
-                and f["ts_start"] <= self.last + window and self.first <= f["ts_end"] + window)
+        return ((f.vlan, f.vlan_inner) not in self.vlans
+                and f.ts_start <= self.last + window and self.first <= f.ts_end + window)
 
-    def add(self, f: dict[str, Any], app: str | None, src_is_client: bool, evidence: Evidence) -> None:
-        src_is_a = _endpoints(f)[0] == self.a
-        sent = ((f["packets_orig"], f["bytes_orig"]), (f["packets_resp"], f["bytes_resp"]))
-        (pa, ba), (pb, bb) = sent if src_is_a else sent[::-1]
+    def add(self, f: FlowRecord, src_is_a: bool, app: str | None, src_is_client: bool, evidence: Evidence) -> None:
+        if src_is_a:
+            pa, ba, pb, bb = f.packets_orig, f.bytes_orig, f.packets_resp, f.bytes_resp
+        else:
+            pa, ba, pb, bb = f.packets_resp, f.bytes_resp, f.packets_orig, f.bytes_orig
         self.packets_a, self.bytes_a = max(self.packets_a, pa), max(self.bytes_a, ba)
         self.packets_b, self.bytes_b = max(self.packets_b, pb), max(self.bytes_b, bb)
-        self.first, self.last = min(self.first, f["ts_start"]), max(self.last, f["ts_end"])
-        self.vlans += ((f.get("vlan"), f.get("vlan_inner")),)
+        self.first, self.last = min(self.first, f.ts_start), max(self.last, f.ts_end)
+        self.vlans += ((f.vlan, f.vlan_inner),)
         self.app = self.app or app
-        if (evidence, -f["ts_start"]) > (self.evidence, -self.oriented_at):
-            self.client_is_a, self.evidence, self.oriented_at = src_is_client == src_is_a, evidence, f["ts_start"]
+        if (evidence, -f.ts_start) > (self.evidence, -self.oriented_at):
+            self.client_is_a, self.evidence, self.oriented_at = src_is_client == src_is_a, evidence, f.ts_start
 
 
 class ConversationMerger:
@@ -131,19 +132,31 @@ class ConversationMerger:
         self._pending: dict[tuple[str, Endpoint, Endpoint], list[Conversation]] = {}
         self._count = 0
 
-    def add(self, f: dict[str, Any], app: str | None, app_client: Endpoint | None) -> list[Conversation]:
+    def add(self, f: FlowRecord | Mapping[str, Any], app: str | None,
+            app_client: Endpoint | None) -> list[Conversation]:
         """Take one flow record; return the conversations this settles."""
-        src_is_client, evidence = orient(f, app_client)
+        f = flow_record(f)
         src, dst = _endpoints(f)
-        a, b = sorted((src, dst))
-        waiting = self._pending.setdefault((str(f["proto"]), a, b), [])
-        conv = next((c for c in waiting if c.accepts(f, self.window_s)), None)
-        if conv is None:
-            conv = Conversation(str(f["proto"]), a, b, f["ts_start"], f["ts_end"], src_is_client == (src == a),
-                                evidence, f["ts_start"], app)
-            waiting.append(conv)
+        src_is_client, evidence = _orient(f, src, dst, app_client)
+        a, b = (dst, src) if dst < src else (src, dst)
+        proto = str(f.proto)
+        key = (proto, a, b)
+        waiting = self._pending.get(key)
+        if waiting is None:
+            waiting = self._pending[key] = []
+        for conv in waiting:
+            if conv.accepts(f, self.window_s):
+                conv.add(f, src == a, app, src_is_client, evidence)
+                break
+        else:
+            # A new conversation: what ``add`` would make of its first record.
+            sent = (f.packets_orig, f.bytes_orig, f.packets_resp, f.bytes_resp)
+            pa, ba, pb, bb = sent if src == a else (sent[2], sent[3], sent[0], sent[1])
+            waiting.append(Conversation(proto, a, b, f.ts_start, f.ts_end, src_is_client == (src == a), evidence,
+                                        f.ts_start, app, pa, ba, pb, bb, ((f.vlan, f.vlan_inner),)))
             self._count += 1
-        conv.add(f, app, src_is_client, evidence)
+        if len(waiting) <= MAX_PER_KEY and self._count <= self.max_pending:
+            return []
         settled = []
         if len(waiting) > MAX_PER_KEY:
             settled.append(waiting.pop(0))
@@ -160,8 +173,8 @@ class ConversationMerger:
         return [c for waiting in pending.values() for c in waiting]
 
 
-def _endpoints(f: dict[str, Any]) -> tuple[Endpoint, Endpoint]:
+def _endpoints(f: FlowRecord) -> tuple[Endpoint, Endpoint]:
     """The record's source and destination; ICMP's type and code (in its port fields) are not ports."""
-    if f["proto"] in PORTED and f["sport"] is not None and f["dport"] is not None:
-        return (str(f["src"]), int(f["sport"])), (str(f["dst"]), int(f["dport"]))
-    return (str(f["src"]), -1), (str(f["dst"]), -1)
+    if f.proto in PORTED and f.sport is not None and f.dport is not None:
+        return (str(f.src), int(f.sport)), (str(f.dst), int(f.dport))
+    return (str(f.src), -1), (str(f.dst), -1)

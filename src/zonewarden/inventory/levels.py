@@ -48,24 +48,44 @@ class LevelDecision:
     reason: str
 
 
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+# (network, netmask) as integers per IP version: ``addr in net`` without building objects per call.
+_LOCAL_RANGES = {v: tuple((int(n.network_address), int(n.netmask)) for n in LOCAL_NETWORKS if n.version == v)
+                 for v in (4, 6)}
+_LINK_LOCAL_RANGES = {v: tuple((int(n.network_address), int(n.netmask)) for n in LINK_LOCAL if n.version == v)
+                      for v in (4, 6)}
+
+
+@lru_cache(maxsize=1 << 16)
+def parse_address(ip: str) -> Address | None:
+    """``ipaddress.ip_address(ip)``, parsed once per address however often the inventory asks; None if not an IP."""
+    try:
+        return ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+
+
+def _within(addr: Address, ranges: dict[int, tuple[tuple[int, int], ...]]) -> bool:
+    value = int(addr)
+    return any(value & mask == net for net, mask in ranges[addr.version])
+
+
 @lru_cache(maxsize=1 << 16)
 def subnet(ip: str) -> str | None:
     """The subnet an address is placed by: its IPv4 /24 or IPv6 /64 (None for link-local and non-addresses)."""
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
+    addr = parse_address(ip)
+    if addr is None or _within(addr, _LINK_LOCAL_RANGES):
         return None
-    if any(addr in net for net in LINK_LOCAL):
-        return None
-    return str(ipaddress.ip_network(f"{ip}/{24 if addr.version == 4 else 64}", strict=False))
+    if addr.version == 4:  # an IPv4 address parses from its one canonical text: a.b.c.d -> a.b.c.0/24
+        return f"{ip.rpartition('.')[0]}.0/24"
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
 
 
 def is_public(ip: str) -> bool:
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
+    addr = parse_address(ip)
+    if addr is None:
         return False
-    return not (addr.is_multicast or any(addr in net for net in LOCAL_NETWORKS))
+    return not (addr.is_multicast or _within(addr, _LOCAL_RANGES))
 
 
 def is_infrastructure(proto: str) -> bool:

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import gzip
+from bisect import bisect_left
 from functools import cache
 from importlib.resources import files
 
 
 @cache
-def _table() -> dict[int, dict[int, str]]:
-    by_bits: dict[int, dict[int, str]] = {24: {}, 28: {}, 36: {}}
+def _rows() -> list[str]:
+    """The registry's rows, ``PREFIX<tab>BITS<tab>ORGANISATION``, sorted (tools/build_oui.py writes them so).
+    Looked up by bisection: a dict of its 50k prefixes costs far more to build than a run makes lookups."""
     raw = files("zonewarden.data").joinpath("oui.tsv.gz").read_bytes()
-    for line in gzip.decompress(raw).decode().splitlines():
-        prefix, bits, org = line.split("\t", 2)
-        by_bits[int(bits)][int(prefix, 16)] = org
-    return by_bits
+    return gzip.decompress(raw).decode().splitlines()
 
 
 def mac_vendor(mac: str) -> str | None:
@@ -23,9 +22,10 @@ def mac_vendor(mac: str) -> str | None:
     value = int(mac.replace(":", "").replace("-", ""), 16)
     if (value >> 40) & 0x02:
         return None  # locally administered: not from the registry
-    table = _table()
+    rows = _rows()
     for bits in (36, 28, 24):
-        org = table[bits].get(value >> (48 - bits))
-        if org is not None:
-            return org
+        key = f"{value >> (48 - bits):0{bits // 4}X}\t{bits}\t"
+        i = bisect_left(rows, key)
+        if i < len(rows) and rows[i].startswith(key):
+            return rows[i][len(key):]
     return None

@@ -6,14 +6,16 @@ capture changes nothing.
 
 from __future__ import annotations
 
+import functools
+import gc
 import hashlib
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from zonewarden.capture.source import STDIN
-from zonewarden.flow.records import flow_dicts
+from zonewarden.flow.records import flow_records
 from zonewarden.inventory.builder import InventoryBuilder
 from zonewarden.inventory.history import merge
 from zonewarden.model.assets import Asset
@@ -23,9 +25,14 @@ from zonewarden.pipeline.fastlane import FastLane, MessageCounts
 from zonewarden.pipeline.fastlane import enabled as fastlane_enabled
 from zonewarden.pipeline.packets import PacketPipeline, RunSummary
 from zonewarden.protocols.registry import ANALYZERS
-from zonewarden.store.db import Store
+
+if TYPE_CHECKING:
+    from zonewarden.store.db import Store
 
 FINGERPRINT_SPAN = 1 << 20
+GC_ALLOCATIONS = 100_000
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def fingerprint(path: str) -> tuple[str, int]:
@@ -54,6 +61,27 @@ class AnalysisResult:
     probed_only: int = 0  # addresses only ever sent to, never answering, with no MAC: not made assets
 
 
+def _rare_collections(run: Callable[P, R]) -> Callable[P, R]:
+    """Run with CPython's cyclic garbage collector started every ``GC_ALLOCATIONS`` net allocations of
+    container objects instead of every 700. An analysis makes hundreds of thousands of objects that live to
+    its end (facts, conversations, evidence, assets) and frees the rest by reference counting; by default
+    the collector walks that growing heap hundreds of times for almost nothing (0.25-0.35 s of ``analyze``
+    on the 1M-packet capture, 0.04 s so). Cycles are still collected, less often; the previous thresholds
+    are restored on return."""
+
+    @functools.wraps(run)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        thresholds = gc.get_threshold()
+        gc.set_threshold(max(thresholds[0], GC_ALLOCATIONS), *thresholds[1:])
+        try:
+            return run(*args, **kwargs)
+        finally:
+            gc.set_threshold(*thresholds)
+
+    return wrapper
+
+
+@_rare_collections
 def analyze(inputs: Sequence[str], store: Store, progress: Callable[[int], None] | None = None,
             on_pipeline: Callable[[PacketPipeline], None] | None = None,
             overrides: list[tuple[dict[str, str], dict[str, Any]]] | None = None,
@@ -98,10 +126,10 @@ def analyze(inputs: Sequence[str], store: Store, progress: Callable[[int], None]
     ts_first: float | None = None
     ts_last: float | None = None
     for records in pipeline.flow_batches(progress):
-        for f in flow_dicts(records):
+        for f in flow_records(records):
             builder.on_flow(f)
-            ts_first = f["ts_start"] if ts_first is None else min(ts_first, f["ts_start"])
-            ts_last = f["ts_end"] if ts_last is None else max(ts_last, f["ts_end"])
+            ts_first = f.ts_start if ts_first is None else min(ts_first, f.ts_start)
+            ts_last = f.ts_end if ts_last is None else max(ts_last, f.ts_end)
     builder.on_sightings(endpoints.sightings(), endpoints.bridge_protocols)
     run_assets, run_edges = builder.build()
     stored = store.load_assets()
