@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import datetime as dt
 import hashlib
+import json
 import os
 import platform
 import re
@@ -286,8 +287,28 @@ def write_report(path: Path, block: str) -> None:
     path.write_text(text)
 
 
+def inventory_size(zonewarden: str, pcap: Path, cache_dir: Path, timeout: float) -> tuple[int, int] | None:
+    """Assets and edges `zonewarden analyze` makes of the capture (one untimed run writing --json)."""
+    out = cache_dir / "zonewarden-analyze.json"
+    proc = subprocess.run([zonewarden, "analyze", str(pcap), "--db", ":memory:", "-q", "--json", str(out)],
+                          capture_output=True, timeout=timeout, check=False)
+    if proc.returncode != 0 or not out.exists():
+        return None
+    doc = json.loads(out.read_text())
+    return len(doc["assets"]), len(doc["edges"])
+
+
+def inventory_line(by_name: dict[str, Result], inventory: tuple[int, int] | None) -> list[str]:
+    r = by_name.get("zonewarden-analyze")
+    if r is None or not r.ok or inventory is None:
+        return []
+    assets, edges = inventory
+    return [f"- zonewarden-analyze builds {assets:,} assets and {edges:,} edges: {assets / r.median:,.0f} assets/s"
+            " (median time)"]
+
+
 def report(a: argparse.Namespace, pcap: Path, build_cmd: list[str], packets: int, results: list[Result],
-           big: list[Result] | None, big_cmd: list[str] | None) -> str:
+           big: list[Result] | None, big_cmd: list[str] | None, inventory: tuple[int, int] | None) -> str:
     by_name = {r.case.name: r for r in results}
     size = pcap.stat().st_size
     with open(pcap, "rb") as f:
@@ -302,7 +323,7 @@ def report(a: argparse.Namespace, pcap: Path, build_cmd: list[str], packets: int
           f"Capture: `{pcap}`, {packets:,} packets, {size:,} bytes, SHA-256 `{digest}`; built with"
           f" `{shlex.join([Path(build_cmd[0]).name, *build_cmd[1:]])}` (four plant captures from the shared"
           " corpus merged in time order, copied with distinct addresses).", "",
-          markdown(table(results, packets, size)), "", *ratio_lines(by_name), "",
+          markdown(table(results, packets, size)), "", *ratio_lines(by_name), *inventory_line(by_name, inventory), "",
           "### Bars", "", markdown(bar_rows(by_name, big)), "", "### Method", "",
           f"- Each case is a separate child process (program or interpreter start included), run {a.repeat}"
           " time(s) on the same file after one untimed read of it (warm page cache); the median wall time is"
@@ -381,10 +402,13 @@ def main() -> int:
                for c in zw_cases]  # already warmed up on the standard capture
 
     by_name = {r.case.name: r for r in results}
-    print("\n" + plain(table(results, packets, size)), *ratio_lines(by_name), sep="\n")
+    analyzed = by_name.get("zonewarden-analyze")
+    inventory = inventory_size(str(a.zonewarden), pcap, a.cache_dir, a.timeout) if analyzed and analyzed.ok else None
+    print("\n" + plain(table(results, packets, size)), *ratio_lines(by_name), *inventory_line(by_name, inventory),
+          sep="\n")
     print("\n" + plain(bar_rows(by_name, big)))
     if a.out:
-        write_report(a.out, report(a, pcap, build_cmd, packets, results, big, big_cmd))
+        write_report(a.out, report(a, pcap, build_cmd, packets, results, big, big_cmd, inventory))
         print(f"\nwrote {a.out}", file=sys.stderr)
     return 1 if any(not r.ok for r in [*results, *(big or [])] if r.case.kind == "zonewarden") else 0
 
