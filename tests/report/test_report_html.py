@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from html import escape
 from pathlib import Path
 
 from zonewarden.pipeline.analysis import analyze
@@ -42,6 +43,11 @@ def test_report_renders_in_headless_chromium_with_every_asset(tmp_path: Path) ->
     assert drawn == {a.asset_id for a in result.assets}
     for ip in ("10.10.1.11", "10.10.1.12", "10.10.1.13", "10.10.2.10"):
         assert ip in dom
+    # Why each asset has its role and its Purdue level is shown beside them (not only in the evidence).
+    for attribute in ("role_reason", "purdue_level_reason"):
+        reasons = {str(e.value) for a in result.assets for e in a.evidence if e.attribute == attribute}
+        shown = [r for r in reasons if f'<br><span class="muted">{escape(r, quote=False)}</span></td>' in dom]
+        assert reasons and len(shown) == len(reasons), attribute
     shot = tmp_path / "report.png"
     subprocess.run([_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile2'}", "--window-size=1280,1600",
                     f"--screenshot={shot}", report.as_uri()], capture_output=True, timeout=120, check=True)

@@ -76,6 +76,7 @@ def render(store: Store) -> str:
             "<th>seen</th></tr></thead><tbody>"]
     for a in assets:
         reason = next((e["value"] for e in a["evidence"] if e["attribute"] == "role_reason"), None)
+        placed = next((e["value"] for e in a["evidence"] if e["attribute"] == "purdue_level_reason"), None)
         evidence = "".join(
             f"<tr><td>{escape(e['attribute'])}</td><td>{_cell(e['value'])}</td><td>{escape(e['proto'])}</td>"
             f"<td>{_fmt_ts(e['ts'])}</td><td>{_cell(e['flow_id'])}</td>"
@@ -91,7 +92,9 @@ def render(store: Store) -> str:
             f"<td>{_cell(a.get('product_name'))} {_cell(a.get('product_code'))}</td><td>{_cell(a.get('firmware'))}</td>"
             f"<td>{_cell(a.get('serial'))}</td><td>{_cell(a.get('role'))}"
             f"{'<br><span class=muted>' + escape(str(reason)) + '</span>' if reason else ''}</td>"
-            f"<td>{_cell(a.get('purdue_level'))}</td><td>served {_cell(a['protocols'].get('served'))}<br>"
+            f"<td>{_cell(a.get('purdue_level'))}"
+            f"{'<br><span class=muted>' + escape(str(placed)) + '</span>' if placed else ''}</td>"
+            f"<td>served {_cell(a['protocols'].get('served'))}<br>"
             f"used {_cell(a['protocols'].get('used'))}</td>"
             f"<td>{_fmt_ts(a.get('first_seen'))}<br>{_fmt_ts(a.get('last_seen'))}</td></tr>")
     out.append("</tbody></table>")
