@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from zonewarden.simulate.link import NO_TAG, Net, Node
-from zonewarden.simulate.physics import Plant, Process
+from zonewarden.simulate.physics import Plant, Point, Process
 from zonewarden.simulate.site import PORTS, Device, Poll, Site
 
 US = 1_000_000
@@ -149,16 +149,17 @@ def operator_writes(ctx: Ctx, rng: random.Random, client: Device, proc: Process 
     return sorted(times)
 
 
-def new_setpoint(rng: random.Random, proc: Process) -> tuple[int, float]:
-    """An in-range operator change: which setpoint (index among the process's setpoints) and its new value."""
+def new_setpoint(rng: random.Random, proc: Process) -> tuple[int, Point]:
+    """An in-range operator change, applied: which setpoint (index among the process's setpoints), now at its
+    new value (a binary one, a mode switch, keeps its value: the write restates it)."""
     points = proc.setpoints()
     index = rng.randrange(len(points))
     point = points[index]
-    if point.binary:
-        return index, point.value
-    span = point.high - point.low
-    value = min(point.high, max(point.low, point.value + rng.choice((-1, 1)) * span * rng.uniform(0.05, 0.2)))
-    return index, round(value, 2)
+    if not point.binary:
+        span = point.high - point.low
+        value = min(point.high, max(point.low, point.value + rng.choice((-1, 1)) * span * rng.uniform(0.05, 0.2)))
+        point.value = round(value, 2)
+    return index, point
 
 
 __all__ = ["NO_TAG", "US", "Actor", "Ctx", "LabelStep", "Labels", "Rhythm", "new_setpoint", "operator_writes",

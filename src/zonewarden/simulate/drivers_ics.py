@@ -149,14 +149,12 @@ class ModbusPoller(TcpPoller):
         proc = self.proc
         if proc is None:
             return t
-        index, value = new_setpoint(self.rng, proc)
-        point = proc.setpoints()[index]
+        _, point = new_setpoint(self.rng, proc)
         tid = self.tid + 1
         if point.binary:
             # An operator toggling a mode switch on the faceplate: write single coil, echoed back.
             request = mb.write_single_coil(tid, self.unit, proc.binaries().index(point), bool(point.value))
             return self._tx(t, request, request, next_us)
-        point.value = value
         request = mb.write_single_register(tid, self.unit, proc.analogs().index(point), point.as_int())
         return self._tx(t, request, request, next_us)
 
@@ -238,12 +236,10 @@ class S7Poller(TcpPoller):
         proc = self.proc
         if proc is None:
             return t
-        index, value = new_setpoint(self.rng, proc)
-        point = proc.setpoints()[index]
-        point.value = value
+        _, point = new_setpoint(self.rng, proc)
         offset = 4 * proc.analogs().index(point)
         ref = self._next_ref()
-        return self._tx(t, s7.write_db(ref, self.DB_PROCESS, offset, struct.pack(">f", value)),
+        return self._tx(t, s7.write_db(ref, self.DB_PROCESS, offset, struct.pack(">f", point.value)),
                         s7.write_response(ref), next_us)
 
     def session(self, t: int) -> int:
@@ -346,12 +342,10 @@ class S7PlusPoller(TcpPoller):
         proc = self.proc
         if proc is None:
             return t
-        index, value = new_setpoint(self.rng, proc)
-        point = proc.setpoints()[index]
-        point.value = value
+        _, point = new_setpoint(self.rng, proc)
         tag = self.tags[[*proc.analogs(), *proc.binaries()].index(point)]
         seq, iid, reply_iid = self._next()
-        new: float | bool = bool(value) if point.binary else value
+        new: float | bool = bool(point.value) if point.binary else point.value
         return self._tx(t, s7p.set_multi_variables_request(seq, self.session_id, iid, [(tag, new)]),
                         s7p.set_multi_variables_response(seq, reply_iid), next_us)
 
@@ -452,9 +446,7 @@ class EnipPoller(TcpPoller):
         proc = self.proc
         if proc is None:
             return t
-        index, value = new_setpoint(self.rng, proc)
-        point = proc.setpoints()[index]
-        point.value = value
+        index, point = new_setpoint(self.rng, proc)
         data = struct.pack("<Hi", index, point.as_int())
         return self._cip(t, enip.cip_request(enip.SET_ATTRIBUTE_SINGLE,
                                              enip.epath(enip.CLASS_ASSEMBLY, self.ASSEMBLY_SETPOINTS, 3), data),

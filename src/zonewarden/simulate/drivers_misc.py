@@ -93,13 +93,11 @@ class BacnetSupervisor(Actor):
                                                           int(p.value), enumerated=True))
             if self.writes and self.writes[0] <= t:
                 self.writes.pop(0)
-                index, value = new_setpoint(self.rng, self.proc)
-                point = self.proc.setpoints()[index]
-                point.value = value
+                _, point = new_setpoint(self.rng, self.proc)
                 n = self.proc.analogs().index(point)
                 inv = self._next_invoke()
                 t = self._confirmed(t + 50_000, bac.write_property(inv, bac.OBJ_ANALOG_VALUE, n,
-                                                                   bac.PROP_PRESENT_VALUE, float(value), 8),
+                                                                   bac.PROP_PRESENT_VALUE, float(point.value), 8),
                                     bac.simple_ack(inv, bac.SVC_WRITE_PROPERTY))
         self.next_us = self.rhythm.next(after=t)
 
