@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from zonewarden.inventory.builder import InventoryBuilder, resolve
+from zonewarden.inventory.builder import InventoryBuilder
+from zonewarden.inventory.resolution import resolve
 from zonewarden.model.assets import Asset, EndpointSighting, Evidence
 
 T0 = 1_767_592_800.0

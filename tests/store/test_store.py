@@ -179,3 +179,73 @@ def test_cli_analyze_assets_map_round_trip(tmp_path: Path, demo: Path) -> None:
         out = subprocess.run([".venv/bin/zonewarden", "map", "--db", db, "--format", fmt], capture_output=True,
                              text=True, check=True).stdout
         assert "modbus" in out, fmt
+
+
+def _capture(path: Path, start_ns: int, sessions: list[tuple[str, str, int, int, list[tuple[bytes, bytes]]]]) -> Path:
+    """TCP sessions between the hosts of ``MACS`` as an Ethernet capture starting at ``start_ns``."""
+    from zonewarden.simulate.frames import ethernet, tcp_session
+    from zonewarden.simulate.pcap_writer import write_pcap
+
+    frames = []
+    for client, server, cport, sport, exchanges in sessions:
+        for pkt in tcp_session(client, server, cport, sport, exchanges, 1000, 5000):
+            src, dst = ".".join(map(str, pkt[12:16])), ".".join(map(str, pkt[16:20]))
+            frames.append((start_ns + len(frames) * 1_000_000, ethernet(MACS[dst], MACS[src], 0x0800, pkt)))
+    write_pcap(path, frames)
+    return path
+
+
+MACS = {"10.20.1.10": "00:80:f4:00:00:10", "10.20.1.20": "02:00:00:00:00:20", "10.20.1.30": "02:00:00:00:00:30"}
+DAY_NS = 86_400 * 10**9
+T_FIRST = 1_767_600_000 * 10**9
+
+
+def _mei(revision: str) -> tuple[bytes, bytes]:
+    """Modbus Read Device Identification (MEI 0x0E, basic): vendor, product code, ``revision``."""
+    objects = b"".join(bytes([i, len(v)]) + v for i, v in enumerate((b"Schneider Electric", b"BMX P34 2020",
+                                                                       revision.encode())))
+    request = bytes.fromhex("0001 0000 0005 01 2b 0e 01 00")
+    pdu = bytes.fromhex("2b 0e 01 01 00 00 03") + objects
+    response = bytes.fromhex("0001 0000") + (len(pdu) + 1).to_bytes(2, "big") + b"\x01" + pdu
+    return request, response
+
+
+READ = (bytes.fromhex("0002 0000 0006 01 03 0000 0002"), bytes.fromhex("0002 0000 0007 01 03 04 0001 0002"))
+
+
+def test_a_firmware_upgrade_and_a_new_role_are_reported_as_changes(tmp_path: Path) -> None:
+    """The same statement at the same confidence, made later with another value, is the device as it is now."""
+    store = Store(str(tmp_path / "z.db"))
+    plc, hmi = "10.20.1.10", "10.20.1.20"
+    analyze([str(_capture(tmp_path / "a.pcap", T_FIRST, [(hmi, plc, 50100, 502, [_mei("v2.7"), READ])]))], store)
+    first = next(a for a in store.load_assets().values() if plc in a["ips"])
+    assert (first["firmware"], first["role"]) == ("v2.7", "plc")
+
+    later = _capture(tmp_path / "b.pcap", T_FIRST + DAY_NS, [(hmi, plc, 50200, 502, [_mei("v3.1"), READ])])
+    result = analyze([str(later)], store)
+    changed = [(c["attribute"], c["old"], c["new"]) for c in result.changes
+               if c["kind"] == "changed_attribute" and c["asset_id"] == first["asset_id"]]
+    assert changed == [("firmware", "v2.7", "v3.1")]
+    again = store.load_assets()[first["asset_id"]]
+    assert again["firmware"] == "v3.1"
+    assert {e["value"] for e in again["evidence"] if e["attribute"] == "firmware"} == {"v2.7", "v3.1"}
+
+    # The PLC is replaced by a station polling another controller: its role changes, and the level with it.
+    polling = _capture(tmp_path / "c.pcap", T_FIRST + 2 * DAY_NS, [(plc, "10.20.1.30", 50300, 502, [READ])])
+    result = analyze([str(polling)], store)
+    changed = {c["attribute"]: (c["old"], c["new"]) for c in result.changes
+               if c["kind"] == "changed_attribute" and c["asset_id"] == first["asset_id"]}
+    assert changed == {"role": ("plc", "hmi"), "purdue_level": (1, 2)}
+
+
+def test_a_capture_showing_only_it_traffic_does_not_demote_a_controller(tmp_path: Path) -> None:
+    store = Store(str(tmp_path / "z.db"))
+    plc, hmi = "10.20.1.10", "10.20.1.20"
+    analyze([str(_capture(tmp_path / "a.pcap", T_FIRST, [(hmi, plc, 50100, 502, [READ])]))], store)
+    web = (b"GET / HTTP/1.1\r\nHost: plc\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    result = analyze([str(_capture(tmp_path / "b.pcap", T_FIRST + DAY_NS, [(hmi, plc, 50200, 80, [web])]))], store)
+    asset = next(a for a in store.load_assets().values() if plc in a["ips"])
+    assert (asset["role"], asset["purdue_level"]) == ("plc", 1)
+    assert not [c for c in result.changes if c["kind"] == "changed_attribute" and c["asset_id"] == asset["asset_id"]]
+    # The weaker reading is kept as evidence all the same.
+    assert {e["value"] for e in asset["evidence"] if e["attribute"] == "role"} == {"plc", "it_host"}

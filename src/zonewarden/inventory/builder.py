@@ -23,13 +23,15 @@ from zonewarden.inventory.identity import EXTRACTORS
 from zonewarden.inventory.levels import parse_address, propose_levels
 from zonewarden.inventory.operations import operation
 from zonewarden.inventory.oui import mac_vendor
+from zonewarden.inventory.resolution import resolve
 from zonewarden.inventory.roles import MAX_MARKS, Behaviour, RoleDecision, infer_role, sender_marks
-from zonewarden.model.assets import SCALAR_ATTRIBUTES, Asset, Edge, EndpointSighting, Evidence
+from zonewarden.model.assets import Asset, Edge, EndpointSighting, Evidence
 from zonewarden.model.events import field_of as _g
 
 ROUTER_MIN_IPS = 4  # a MAC sending for this many IPs it never claimed by ARP forwards for others
 MAX_EVIDENCE_PER_ASSET = 256
 MAX_APP_FLOWS = 1_000_000  # flow id -> application protocol and client, for attributing flow volumes to edges
+LEVEL_DISCOUNT = 0.1  # a Purdue level proposed from a role is a step less sure than the role
 MAX_GROUP_REQUESTS = 4096  # layer-2 requests to a group address, for counting their answers' operations
 
 
@@ -362,8 +364,8 @@ class InventoryBuilder:
         decision = infer_role(behaviour)
         if decision is not None:
             self._roles[asset.asset_id] = decision
-            evidence.append(Evidence("role", decision.role, "behaviour", first, None, 0.6))
-            evidence.append(Evidence("role_reason", decision.reason, "behaviour", first, None, 0.6))
+            evidence.append(Evidence("role", decision.role, "behaviour", first, None, decision.confidence))
+            evidence.append(Evidence("role_reason", decision.reason, "behaviour", first, None, decision.confidence))
         asset.evidence = sorted(evidence, key=_evidence_order)
         resolve(asset)
         return asset
@@ -375,47 +377,19 @@ class InventoryBuilder:
             level = placed.get(a.asset_id)
             if level is None or a.first_seen is None:
                 continue
+            # As sure as the role it follows from, a step below it.
+            confidence = round(self._roles[a.asset_id].confidence - LEVEL_DISCOUNT, 2)
             if level.purdue_level is not None:
-                a.evidence.append(Evidence("purdue_level", level.purdue_level, "behaviour", a.first_seen, None, 0.5))
-            a.evidence.append(Evidence("purdue_level_reason", level.reason, "behaviour", a.first_seen, None, 0.5))
+                a.evidence.append(Evidence("purdue_level", level.purdue_level, "behaviour", a.first_seen, None,
+                                           confidence))
+            a.evidence.append(Evidence("purdue_level_reason", level.reason, "behaviour", a.first_seen, None,
+                                       confidence))
             a.evidence.sort(key=_evidence_order)
             resolve(a)
 
 
 def _evidence_order(ev: Evidence) -> tuple[str, float, float]:
     return ev.attribute, -ev.confidence, ev.ts
-
-
-_SCALAR = frozenset(SCALAR_ATTRIBUTES)
-
-
-def resolve(asset: Asset) -> None:
-    """Set each attribute to its best-supported value: highest confidence, then most evidence, then earliest.
-
-    Conflicting evidence stays in ``asset.evidence``; nothing is overwritten by whoever spoke last.
-    """
-    # attribute -> repr(value) -> [best confidence, count, earliest, value]
-    scores: dict[str, dict[str, list[Any]]] = {}
-    for ev in asset.evidence:
-        by_value = scores.get(ev.attribute)
-        if by_value is None:
-            by_value = scores[ev.attribute] = {}
-        key, confidence, ts = repr(ev.value), ev.confidence, ev.ts
-        score = by_value.get(key)
-        if score is None:
-            by_value[key] = [confidence if confidence > 0.0 else 0.0, 1, ts, ev.value]
-        else:
-            score[0] = confidence if confidence > score[0] else score[0]
-            score[1] += 1
-            score[2] = ts if ts < score[2] else score[2]
-    for attribute, candidates in scores.items():
-        if attribute in _SCALAR:
-            best = next(iter(candidates.values())) if len(candidates) == 1 else max(
-                candidates.values(), key=lambda c: (c[0], c[1], -c[2]))
-            setattr(asset, attribute, best[3])
-    names = scores.get("name")
-    if names:
-        asset.hostnames = sorted({str(v[3]) for v in names.values()} | set(asset.hostnames))
 
 
 def _merge_same_device(assets: list[Asset]) -> list[Asset]:

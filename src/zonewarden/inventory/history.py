@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zonewarden.inventory.builder import resolve
+from zonewarden.inventory.resolution import resolve
 from zonewarden.model.assets import Asset, Edge, Evidence
 
 TRACKED = ("vendor", "product_name", "product_code", "firmware", "hardware_revision", "serial", "role",
@@ -33,6 +33,19 @@ def apply_overrides(asset: Asset, overrides: dict[str, Any]) -> None:
         setattr(asset, attribute, value)
 
 
+def merge_evidence(old: list[Evidence], new: list[Evidence]) -> list[Evidence]:
+    """One statement (attribute, value, protocol) once: a new run's copy replaces the stored one when it is as
+    confident and later, so the evidence shows the latest message that said so (and resolve() sees a value
+    stated again after a different one as current)."""
+    kept = {(e.attribute, repr(e.value), e.proto): e for e in old}
+    for e in new:
+        key = (e.attribute, repr(e.value), e.proto)
+        was = kept.get(key)
+        if was is None or (e.confidence, e.ts) > (was.confidence, was.ts):
+            kept[key] = e
+    return list(kept.values())
+
+
 def merge(stored: dict[str, dict[str, Any]], new_assets: list[Asset], stored_edges: list[dict[str, Any]],
           new_edges: list[Edge], overrides: dict[str, dict[str, Any]]) -> tuple[list[Asset], list[dict[str, Any]],
                                                                                  list[dict[str, Any]]]:
@@ -55,8 +68,7 @@ def merge(stored: dict[str, dict[str, Any]], new_assets: list[Asset], stored_edg
         old.last_seen = max(x for x in (old.last_seen, new.last_seen) if x is not None)
         for side in ("served", "used"):
             old.protocols[side] = sorted(set(old.protocols.get(side, [])) | set(new.protocols[side]))
-        keys = {(e.attribute, repr(e.value), e.proto) for e in old.evidence}
-        old.evidence += [e for e in new.evidence if (e.attribute, repr(e.value), e.proto) not in keys]
+        old.evidence = merge_evidence(old.evidence, new.evidence)
         resolve(old)
         for k in TRACKED:
             if before[k] is not None and getattr(old, k) != before[k]:

@@ -43,6 +43,10 @@ LEVELS: dict[str, float | None] = {
     "engineering_workstation": 3, "historian": 3, "network_device": None, "it_host": 4,
 }
 
+ROLE_CONFIDENCE = 0.6  # a role read from behaviour
+FALLBACK_CONFIDENCE = 0.4
+FALLBACK_ROLES = frozenset({"it_host"})
+
 
 @dataclass(frozen=True, slots=True)
 class RoleDecision:
@@ -52,6 +56,12 @@ class RoleDecision:
     # The role itself fixes the level (controllers, HMIs, SCADA/OPC servers, field gateways) and anchors
     # the asset's subnet; otherwise ``purdue_level`` is only the default when the subnet says nothing.
     fixed: bool = False
+
+    @property
+    def confidence(self) -> float:
+        """How sure the role is: "IT traffic only" says what the capture lacked, not what the device is, so a
+        later capture that catches only a controller's NTP or DNS does not turn it into an IT host."""
+        return FALLBACK_CONFIDENCE if self.role in FALLBACK_ROLES else ROLE_CONFIDENCE
 
 
 @dataclass
