@@ -249,3 +249,20 @@ def test_a_capture_showing_only_it_traffic_does_not_demote_a_controller(tmp_path
     assert not [c for c in result.changes if c["kind"] == "changed_attribute" and c["asset_id"] == asset["asset_id"]]
     # The weaker reading is kept as evidence all the same.
     assert {e["value"] for e in asset["evidence"] if e["attribute"] == "role"} == {"plc", "it_host"}
+
+
+def test_a_value_stated_again_stays_current_in_later_analyses(tmp_path: Path) -> None:
+    """v1, then v2, then v1 again: the store keeps when each was last said, so an analysis that says nothing
+    about the firmware changes nothing."""
+    store = Store(str(tmp_path / "z.db"))
+    plc, hmi = "10.20.1.10", "10.20.1.20"
+    for day, exchanges in enumerate(([_mei("v1")], [_mei("v2")], [_mei("v1")], [READ])):
+        result = analyze([str(_capture(tmp_path / f"{day}.pcap", T_FIRST + day * DAY_NS,
+                                       [(hmi, plc, 50100 + day, 502, exchanges)]))], store)
+        asset = next(a for a in store.load_assets().values() if plc in a["ips"])
+        changed = [(c["old"], c["new"]) for c in result.changes
+                   if c["kind"] == "changed_attribute" and c["attribute"] == "firmware"]
+        assert (asset["firmware"], changed) == [("v1", []), ("v2", [("v1", "v2")]), ("v1", [("v2", "v1")]),
+                                                ("v1", [])][day]
+    restated = [e for e in asset["evidence"] if e["attribute"] == "firmware" and e["value"] == "v1"]
+    assert len(restated) == 1 and restated[0]["ts"] > T_FIRST / 1e9 + 2 * DAY_NS / 1e9

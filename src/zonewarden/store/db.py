@@ -187,25 +187,34 @@ def _write_assets(conn: Connection, aid: int, assets: list[dict[str, Any]], seen
 
 
 def _write_evidence(conn: Connection, assets: list[dict[str, Any]]) -> None:
-    """Make each asset's stored evidence its list: insert the rows the store lacks, delete those it dropped.
+    """Make each asset's stored evidence its list: insert the rows the store lacks, delete those it dropped,
+    update those a later message restated (history.merge_evidence keeps the latest copy of a statement).
 
-    A merge only appends evidence, so a stored row is kept as it is (and keeps its place in the order)."""
+    A stored row keeps its place in the order."""
     ev = s.evidence.c
-    stored = {(asset_id, attribute, value_key, proto): id_ for id_, asset_id, attribute, value_key, proto
-              in conn.execute(select(ev.id, ev.asset_id, ev.attribute, ev.value_key, ev.proto))}
+    stored = {(asset_id, attribute, value_key, proto): (id_, ts, flow_id, confidence)
+              for id_, asset_id, attribute, value_key, proto, ts, flow_id, confidence
+              in conn.execute(select(ev.id, ev.asset_id, ev.attribute, ev.value_key, ev.proto, ev.ts, ev.flow_id,
+                                     ev.confidence))}
     kept: set[tuple[str, str, str, str]] = set()
-    new = []
+    new, restated = [], []
     for a in assets:
         for (attribute, value_key, proto), e in _unique_evidence(a["evidence"]).items():
             key = (a["asset_id"], attribute, value_key, proto)
-            if key in stored:
-                kept.add(key)
-            else:
+            row = stored.get(key)
+            if row is None:
                 new.append(_evidence_row(key, e))
+                continue
+            kept.add(key)
+            if row[1:] != (e["ts"], e["flow_id"], e["confidence"]):
+                restated.append({"restated_id": row[0], "ts": e["ts"], "flow_id": e["flow_id"],
+                                 "confidence": e["confidence"]})
     written = {a["asset_id"] for a in assets}
-    dropped = [{"dropped_id": i} for key, i in stored.items() if key[0] in written and key not in kept]
+    dropped = [{"dropped_id": row[0]} for key, row in stored.items() if key[0] in written and key not in kept]
     if dropped:
         conn.execute(delete(s.evidence).where(ev.id == bindparam("dropped_id")), dropped)
+    if restated:
+        conn.execute(update(s.evidence).where(ev.id == bindparam("restated_id")), restated)
     if new:
         conn.execute(insert(s.evidence), new)
 
