@@ -13,7 +13,10 @@ KERNEL_SRC := $(addprefix src/zonewarden/,capture/record_walk.py capture/walk_st
 	pipeline/fastlane_dnp3_kernel.py pipeline/fastlane_layout.py)
 AOT := src/zonewarden/_aot_kernels.sha256
 
+# Bytecode for the package, written once here: runs then load it instead of compiling every module again
+# (an environment with PYTHONDONTWRITEBYTECODE never caches it otherwise; stale files are recompiled).
 setup: $(STAMP) $(AOT)
+	@$(BIN)/python -m compileall -q src/zonewarden > /dev/null
 
 $(AOT): $(STAMP) $(KERNEL_SRC)
 	$(BIN)/python -m zonewarden.build_kernels
