@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.protocols.enip import fixtures as enip_fx
 from zonewarden.inventory.builder import InventoryBuilder
 from zonewarden.inventory.resolution import resolve
 from zonewarden.model.assets import Asset, EndpointSighting, Evidence
+from zonewarden.model.events import Event
+from zonewarden.protocols.bacnet.analyzer import BacnetAnalyzer
+from zonewarden.protocols.base import FlowContext
+from zonewarden.protocols.enip.analyzer import EnipStreamAnalyzer
 
 T0 = 1_767_592_800.0
 
@@ -129,3 +134,81 @@ def test_a_modbus_gateway_is_recognised_from_its_answers_and_its_level_explained
     reasons = {e.attribute: e.value for e in gateway.evidence if e.attribute.endswith("_reason")}
     assert "unit ids 1, 2, 3" in reasons["role_reason"]
     assert reasons["purdue_level_reason"] == "role iot_gateway is level 1 wherever it sits"
+
+
+def analyzed(analyzer_type: type[Any], orig: str, resp: str, port: int, *parts: tuple[int, bytes]) -> list[Event]:
+    """The events an analyzer gives for ``parts`` (direction 0 from ``orig``), one second apart."""
+    events: list[Event] = []
+    analyzer = analyzer_type(FlowContext("Cflow", orig, resp, 50000 if port == 44818 else port, port), events.append)
+    feed = analyzer.data if hasattr(analyzer, "data") else analyzer.datagram
+    for frame, (direction, data) in enumerate(parts, start=1):
+        feed(direction, data, int((T0 + frame) * 1e9), frame)
+    return events
+
+
+def test_a_connected_identity_reply_on_a_routed_connection_describes_the_module_not_the_adapter() -> None:
+    # EIP-RebootorRestart.pcap: a class 3 connection through the ENBT adapter to the 1756-L61 in slot 0, then an
+    # Identity read over it
+    b = InventoryBuilder()
+    for e in analyzed(EnipStreamAnalyzer, "10.0.0.5", "10.0.0.20", 44818,
+                      (0, enip_fx.ROUTED_FORWARD_OPEN_REQUEST), (1, enip_fx.ROUTED_FORWARD_OPEN_REPLY),
+                      (0, enip_fx.CONNECTED_IDENTITY_REQUEST), (1, enip_fx.CONNECTED_IDENTITY_REPLY)):
+        b.on_event(e)
+    adapter = by_ip(b.build()[0])["10.0.0.20"]
+    assert (adapter.vendor, adapter.vendor_id, adapter.product_name, adapter.serial, adapter.firmware) == (
+        None, None, None, None, None)
+    (note,) = [e for e in adapter.evidence if e.proto == "enip"]
+    assert (note.attribute, note.value, note.confidence, note.ts, note.flow_id) == (
+        "routed_device", "cip route 0100: Rockwell Automation/Allen-Bradley 1756-L61/B LOGIX5561 rev 16.020 "
+        "serial 0x0051823f", 0.9, T0 + 4, "Cflow")
+
+
+def test_a_connected_identity_reply_without_its_forward_open_is_the_adapters_at_low_confidence() -> None:
+    b = InventoryBuilder()
+    for e in analyzed(EnipStreamAnalyzer, "10.0.0.5", "10.0.0.20", 44818,
+                      (0, enip_fx.CONNECTED_IDENTITY_REQUEST), (1, enip_fx.CONNECTED_IDENTITY_REPLY)):
+        b.on_event(e)
+    adapter = by_ip(b.build()[0])["10.0.0.20"]
+    assert (adapter.product_name, adapter.serial) == ("1756-L61/B LOGIX5561", "0x0051823f")
+    assert {e.confidence for e in adapter.evidence if e.proto == "enip"} <= {0.6}
+    assert not [e for e in adapter.evidence if e.attribute == "routed_device"]
+
+
+# BACnet-BBMD-on-same-subnet.cap: the BBMD 192.168.0.24 forwards to a foreign device (192.168.0.134) the I-Am of
+# 192.168.0.105 (frame 6) and its own (frame 10)
+FORWARDED_I_AM = bytes.fromhex(
+    "81 04 001f"  # BVLC: Forwarded-NPDU, length 31
+    "c0a80069 bac0"  # original source 192.168.0.105:47808
+    "01 20 ffff 00 0e"  # NPDU: DNET 65535 (global broadcast), DLEN 0, hop count 14
+    "10 00"  # unconfirmed request: I-Am
+    "c4 0200007b"  # device 123
+    "22 05c4"  # max APDU 1476
+    "91 03"  # segmentation: none
+    "22 0104")  # vendor 260 (BACnet Stack at SourceForge)
+BBMD_OWN_I_AM = bytes.fromhex(
+    "81 04 001a" "c0a80018 bac0"  # Forwarded-NPDU, original source 192.168.0.24: the BBMD itself
+    "01 00" "10 00" "c4 02000961" "22 01e0" "91 03" "21 18")  # I-Am device 2401, vendor 24 (Automated Logic)
+
+
+def test_a_forwarded_i_am_describes_the_original_sender_not_the_bbmd() -> None:
+    b = InventoryBuilder()
+    for e in analyzed(BacnetAnalyzer, "192.168.0.24", "192.168.0.134", 47808, (0, FORWARDED_I_AM),
+                      (0, BBMD_OWN_I_AM)):
+        b.on_event(e)
+    assets = by_ip(b.build()[0])
+    device, bbmd = assets["192.168.0.105"], assets["192.168.0.24"]  # the device: an asset though never seen itself
+    assert (device.vendor_id, device.vendor) == (260, "BACnet Stack at SourceForge")
+    assert (bbmd.vendor_id, bbmd.vendor) == (24, "Automated Logic Corporation")
+    ev = next(e for e in device.evidence if e.attribute == "vendor_id")
+    assert (ev.proto, ev.ts, ev.flow_id, ev.confidence) == ("bacnet", T0 + 1, "Cflow", 0.9)
+    assert {e.value for e in bbmd.evidence if e.attribute == "vendor_id"} == {24}
+
+
+def test_facts_forwarded_for_no_device_address_are_dropped() -> None:
+    b = InventoryBuilder()
+    b.on_event({"ts": T0, "proto": "bacnet", "kind": "message", "src": "192.168.0.24", "dst": "192.168.0.134",
+                "sport": 47808, "dport": 47808, "is_response": True, "flow_id": "C1", "frame": 1, "service": "i_am",
+                "forwarded_ip": "255.255.255.255", "vendor_id": 260, "vendor": "BACnet Stack at SourceForge"})
+    assets, _ = b.build()
+    assert sorted(ip for a in assets for ip in a.ips) == ["192.168.0.134", "192.168.0.24"]
+    assert not [e for a in assets for e in a.evidence if e.proto == "bacnet"]

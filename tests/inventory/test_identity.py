@@ -9,7 +9,12 @@ import pytest
 from zonewarden.inventory.identity import (
     APPLICATION,
     CLIENT_APPLICATION,
+    CODE_NAMED,
     SELF_DESCRIBED,
+    UNSURE_TARGET,
+    bacnet,
+    bacnet_subject,
+    enip,
     mqtt,
     opcua,
     product_of_uri,
@@ -81,3 +86,38 @@ def test_sparkplug_dbirth_properties_describe_a_device_behind_the_edge_node() ->
 ])
 def test_sparkplug_messages_without_identity_of_their_sender(event: dict[str, Any]) -> None:
     assert mqtt(event) == []
+
+
+# An Identity object reply over a CIP connection (SendUnitData), as the enip analyzer reports it
+L61_IDENTITY = {"proto": "enip", "is_response": True, "command": 0x70, "command_name": "send_unit_data",
+                "vendor_id": 1, "vendor_name": "Rockwell Automation/Allen-Bradley", "device_type": 14,
+                "device_type_name": "programmable_logic_controller", "product_code": 54, "revision_major": 16,
+                "revision_minor": 20, "serial_number": 0x0051823F, "product_name": "1756-L61/B LOGIX5561"}
+
+
+def test_connected_identity_reply_on_a_routed_connection_is_a_routed_device_note() -> None:
+    assert enip({**L61_IDENTITY, "route_path": "0100"}) == [
+        ("routed_device", "cip route 0100: Rockwell Automation/Allen-Bradley 1756-L61/B LOGIX5561 rev 16.020 "
+                          "serial 0x0051823f", SELF_DESCRIBED)]
+
+
+def test_connected_identity_reply_without_a_route_is_the_senders_but_unsure() -> None:
+    assert sorted(enip(L61_IDENTITY)) == [
+        ("device_type", "programmable_logic_controller", UNSURE_TARGET), ("firmware", "16.020", UNSURE_TARGET),
+        ("product_code", "54", UNSURE_TARGET), ("product_name", "1756-L61/B LOGIX5561", UNSURE_TARGET),
+        ("serial", "0x0051823f", UNSURE_TARGET), ("vendor", "Rockwell Automation/Allen-Bradley", UNSURE_TARGET),
+        ("vendor_id", 1, UNSURE_TARGET)]
+
+
+def _i_am(**fields: Any) -> dict[str, Any]:
+    return {"proto": "bacnet", "src": "192.168.0.24", "service": "i_am", "device_instance": 123, "vendor_id": 260,
+            "vendor": "BACnet Stack at SourceForge", **fields}
+
+
+def test_a_forwarded_npdu_speaks_for_the_device_its_bvlc_header_names() -> None:
+    forwarded = _i_am(forwarded_ip="192.168.0.105")
+    assert bacnet_subject(forwarded) == "192.168.0.105"
+    assert sorted(bacnet(forwarded)) == [("vendor", "BACnet Stack at SourceForge", CODE_NAMED),
+                                         ("vendor_id", 260, SELF_DESCRIBED)]
+    assert bacnet_subject(_i_am(forwarded_ip="192.168.0.24")) is None  # the BBMD forwarding its own message
+    assert bacnet_subject(_i_am()) is None

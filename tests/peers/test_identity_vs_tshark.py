@@ -6,8 +6,10 @@ DCP, DNP3 or OPC UA, tshark runs once (``-T json``, only the frames holding iden
 derives from its dissection, independently of our analyzers, the identity each device states about itself:
 
 - EtherNet/IP: ListIdentity items (``enip.lir.*``) and Identity object replies (``cip.id.*``). A reply to an
-  Unconnected Send with a route path (``cip.cm.route_path_size``) describes the module the request was
-  routed to (a ControlLogix chassis slot), so it is a ``routed_device`` note on the adapter, not its identity.
+  Unconnected Send with a route path (``cip.cm.route_path_size``), or a connected reply on a connection whose
+  Forward Open connection path leads through a port (tshark's ``Forward Open Connection Path``), describes the
+  module the request was routed to (a ControlLogix chassis slot), so it is a ``routed_device`` note on the
+  adapter, not its identity.
 - Modbus: Read Device Identification objects (``modbus.object_id`` / ``modbus.object_str_value``).
 - S7comm: SZL 0x0011 module identification and 0x001c component identification records
   (``s7comm.szl.xy11.*``, ``s7comm.szl.001c.*``) in the PLC's answers.
@@ -349,8 +351,10 @@ def _bacnet_address(net: dict[str, Any]) -> str | None:
 def bacnet_claims(frame: dict[str, Any], number: int, device: str) -> list[Claim]:
     app, net, bvlc = frame.get("bacapp", {}), last_layer(frame, "bacnet"), last_layer(frame, "bvlc")
     forwarded = bvlc.get("bvlc.fwd_ip")
-    if forwarded is not None and forwarded != device:
-        return []  # describes the device the BBMD forwards for
+    if forwarded is not None:  # a BBMD's Forwarded-NPDU speaks for the original sender its header names
+        device = str(forwarded).lower()
+        if not _describable(device):
+            return []
     pairs: list[tuple[str, Any, int]] = []
     vendor_id = first(app, "bacapp.vendor_identifier")
     if vendor_id is not None and app.get("bacapp.unconfirmed_service") == "0":  # I-Am
@@ -556,13 +560,6 @@ def compare(rel: str) -> Comparison:
     return Comparison(dict(devices), dict(attributes), differences, conflicts)
 
 
-_EIP = "enip-cip/iti-ics-security-tools/"
-_CONNECTED = ("the Identity reply (frame {frames}) travels on CIP connection {conn}, whose Forward Open (frame {fo}) "
-              "leads through the backplane to slot 0: it describes the 1756-L61 controller there, not the adapter at "
-              "this address, and tshark shows it as routed. Our enip events carry no connection path for connected "
-              "(SendUnitData) replies, so inventory/identity.py states it for the adapter at confidence 0.6, which "
-              "any direct answer outranks; this capture has none")
-_CIP_ATTRIBUTES = ("vendor", "vendor_id", "product_name", "product_code", "firmware", "serial", "device_type")
 _LLC = ("BACnet over 802.2 LLC (BACnet/Ethernet, or MS/TP tunnelled in Cimetrics SNAP), addressed by MAC: our BACnet "
         "analyzer reads BACnet/IP only (test_bacnet_vs_tshark scopes tshark to bvlc for the same reason)")
 _BACNET = "bacnet/controlthings-ct-samples/"
@@ -570,10 +567,6 @@ _DEVICE_PROPERTIES = ("firmware", "name", "product_name", "software_version", "v
 _GAP = "opcua/cisagov-icsnpp-opcua-binary/opcua_with-gap.pcap"
 # Every remaining difference: (capture, device address, attribute) -> why.
 EXCEPTIONS: dict[tuple[str, str, str], str] = {
-    **{(_EIP + "EIP-RebootorRestart.pcap", "192.168.10.120", a): _CONNECTED.format(
-        frames="193, 429", conn="0x80fe0017", fo=95) for a in _CIP_ATTRIBUTES},
-    **{(_EIP + "EIP-SoftwareUpload.pcap", "192.168.10.120", a): _CONNECTED.format(
-        frames=264, conn="0x80fe0019", fo=43) for a in _CIP_ATTRIBUTES},
     ("bacnet/cisagov-icsnpp-bacnet/bacnet_services.pcap", "00:e0:c9:00:10:a5", "routed_device"): _LLC,
     (_BACNET + "BACnet-MSTP-SNAP-Mixed.cap", "00:00:00:00:00:01", "routed_device"): _LLC,
     **{(_BACNET + "BACnet-MSTP-SNAP-Mixed.cap", "00:00:00:00:00:72", a): _LLC for a in _DEVICE_PROPERTIES},

@@ -19,7 +19,7 @@ from typing import Any
 
 from zonewarden.flow.records import FlowRecord
 from zonewarden.inventory.conversations import Conversation, ConversationMerger, Endpoint, flow_record
-from zonewarden.inventory.identity import EXTRACTORS
+from zonewarden.inventory.identity import EXTRACTORS, SUBJECTS
 from zonewarden.inventory.levels import parse_address, propose_levels
 from zonewarden.inventory.operations import operation
 from zonewarden.inventory.oui import mac_vendor
@@ -136,9 +136,16 @@ class InventoryBuilder:
         sender.seen(ts)
         sender.sent = True
         extract = EXTRACTORS.get(proto)
-        if extract is not None:
-            for attribute, value, confidence in extract(e):
-                sender.add(Evidence(attribute, value, proto, ts, _g(e, "flow_id"), confidence))
+        if extract is not None and (found := extract(e)):
+            about = SUBJECTS.get(proto)
+            address = about(e) if about is not None else None  # another device the message speaks for (an IP)
+            if address is None or is_unicast(address):
+                subject = sender if address is None else self.ips[address]
+                if address is not None:
+                    subject.seen(ts)
+                    subject.sent = True  # its own message, relayed: a device, even if never seen directly
+                for attribute, value, confidence in found:
+                    subject.add(Evidence(attribute, value, proto, ts, _g(e, "flow_id"), confidence))
         if len(sender.marks) < MAX_MARKS:
             sender.marks.update(sender_marks(e))
         if layer2:

@@ -1,10 +1,12 @@
 """What each protocol's events say about the identity of the device that sent them.
 
 Policy over the documented event fields only (docs/events.md). Each extractor returns
-(attribute, value, confidence) facts about the event's *sender*; a message describing some other
-device (a module behind a ControlLogix adapter, a BACnet device behind a router, a PROFINET station
-searched for by name, a BACnet You-Are addressed to another device) says nothing about the sender's
-own identity, so it gives no fact, or only a ``routed_device`` note naming what sits behind the sender.
+(attribute, value, confidence) facts about the event's *subject*: its sender, unless the protocol's
+``SUBJECTS`` function names another address the message speaks for (a BACnet Forwarded-NPDU: the
+original sender, not the BBMD). A message describing some other device (a module behind a ControlLogix
+adapter, a BACnet device behind a router, a PROFINET station searched for by name, a BACnet You-Are
+addressed to another device) says nothing about the sender's own identity, so it gives no fact, or only
+a ``routed_device`` note naming what sits behind the sender.
 
 Attributes resolved onto the asset: vendor, vendor_id, product_name, product_code, order_number,
 firmware, hardware_revision, serial, device_type and name (host names). Others are kept as evidence
@@ -21,6 +23,7 @@ from zonewarden.model.events import field_of as _g
 
 Fact = tuple[str, Any, float]
 Extractor = Callable[[Any], list[Fact]]
+Subject = Callable[[Any], str | None]  # the address an event's facts describe, None for its sender
 
 # Confidence that a value is right for the *sending* device's attribute.
 SELF_DESCRIBED = 0.9  # the device's own identity answer, the value as it sent it
@@ -86,15 +89,15 @@ def enip(e: Any) -> list[Fact]:
     if all(v is None for v in (serial, firmware, product_code, vendor_id, product_name, _g(e, "device_type"))):
         return []
     route = _text(_g(e, "route_path"))
-    if route is not None:  # Unconnected Send: the reply comes from the module at the end of the route
+    if route is not None:  # Unconnected Send, or a connection opened through a port: the module there answers
         if product_name is None:
             return []
         note = " ".join(str(v) for v in (f"cip route {route}:",
                                           _named(_g(e, "vendor_name")), product_name, firmware and f"rev {firmware}",
                                           serial and f"serial {serial}") if v)
         return [("routed_device", note, SELF_DESCRIBED)]
-    # Over a CIP connection the reply comes from the Forward Open's target, which the event does not name:
-    # on a chassis that is usually the controller behind the adapter, so direct answers win.
+    # Over a CIP connection with no route the reply comes from the Forward Open's target, which may still be
+    # a module behind the adapter when the analyzer did not see that Forward Open: direct answers win.
     connected = _g(e, "command") == SEND_UNIT_DATA or _g(e, "command_name") == "send_unit_data"
     own = UNSURE_TARGET if connected else SELF_DESCRIBED
     named = min(own, CODE_NAMED)
@@ -130,12 +133,10 @@ def s7comm_plus(e: Any) -> list[Fact]:
 
 
 def bacnet(e: Any) -> list[Fact]:
-    """I-Am, Who-Am-I and ReadProperty(Multiple) ACKs on the device object."""
+    """I-Am, Who-Am-I and ReadProperty(Multiple) ACKs on the device object (a BBMD's Forwarded-NPDU: about the
+    original sender, ``bacnet_subject``)."""
     if _g(e, "service") == "you_are":  # assigns an identity to the receiver
         return []
-    forwarded = _g(e, "forwarded_ip")
-    if forwarded is not None and forwarded != _g(e, "src"):
-        return []  # a BBMD's Forwarded-NPDU: it describes the original sender, not the BBMD
     if _g(e, "snet") is not None:  # routed from another BACnet network: a device behind the sender
         instance = _g(e, "device_instance")
         if _g(e, "service") != "i_am" or instance is None:
@@ -240,7 +241,15 @@ def mqtt(e: Any) -> list[Fact]:
     return [("routed_device", note, SELF_DESCRIBED)]
 
 
+def bacnet_subject(e: Any) -> str | None:
+    """A BBMD's Forwarded-NPDU speaks for the original sender its BVLC header names, not for the BBMD."""
+    forwarded = _g(e, "forwarded_ip")
+    return str(forwarded) if forwarded is not None and forwarded != _g(e, "src") else None
+
+
 EXTRACTORS: dict[str, Extractor] = {
     "modbus": modbus, "enip": enip, "s7comm": s7comm, "s7comm_plus": s7comm_plus, "bacnet": bacnet,
     "profinet_dcp": profinet_dcp, "dnp3": dnp3, "opcua": opcua, "mqtt": mqtt,
 }
+# Protocols whose messages may speak for a device other than their sender.
+SUBJECTS: dict[str, Subject] = {"bacnet": bacnet_subject}

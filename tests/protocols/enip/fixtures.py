@@ -190,6 +190,60 @@ READ_TAG_REQUEST = bytes.fromhex(  # cip_cotp_proces.pcap frame 2: a Logix tag r
     "0100"  # element count 1
 )
 
+# ---- a class 3 connection routed to a backplane slot (EIP-RebootorRestart.pcap frames 95, 96, 192, 193): the
+# ENBT adapter at the IP address forwards the connection to the 1756-L61 controller in slot 0
+ROUTED_FORWARD_OPEN_REQUEST = bytes.fromhex(  # frame 95
+    "6f00" "4000" "00010211" "00000000" "4a9c02002008e100" "00000000"  # SendRRData, length 64
+    "00000000" "2000"  # interface handle, timeout 32
+    "0200" "0000" "0000" "b200" "3000"  # 2 items: null address; unconnected data, 48 bytes
+    "54" "02" "2006" "2401"  # Forward Open to the Connection Manager instance 1
+    "07" "f9"  # priority/tick time, time-out ticks
+    "18000080"  # O->T connection id 0x80000018 (a proposal: the target chooses)
+    "1700fe80"  # T->O connection id 0x80fe0017 (the originator's choice)
+    "1800" "4d00" "f32b9532"  # connection serial 0x18, originator vendor 77, originator serial 0x32952bf3
+    "00" "000000"  # timeout multiplier, reserved
+    "00127a00" "f443"  # O->T RPI 8 s, network parameters
+    "00127a00" "f443"  # T->O RPI 8 s, network parameters
+    "a3"  # transport: server, application triggered, class 3
+    "03"  # connection path: 3 words
+    "0100"  # port 1 (backplane), slot 0
+    "2002" "2401"  # Message Router instance 1
+)
+ROUTED_FORWARD_OPEN_REPLY = bytes.fromhex(  # frame 96
+    "6f00" "2e00" "00010211" "00000000" "4a9c02002008e100" "00000000"  # length 46, the request's context
+    "00000000" "2000"
+    "0200" "0000" "0000" "b200" "1e00"  # null address; unconnected data, 30 bytes
+    "d4" "00" "00" "00"  # reply to Forward Open, success
+    "010b7900"  # O->T connection id 0x00790b01: the originator's requests use it
+    "1700fe80"  # T->O connection id 0x80fe0017: the target's replies use it
+    "1800" "4d00" "f32b9532"  # connection serial, originator vendor, originator serial
+    "00127a00" "00127a00"  # O->T and T->O actual packet intervals
+    "00" "00"  # application reply size, reserved
+)
+CONNECTED_IDENTITY_REQUEST = bytes.fromhex(  # frame 192
+    "7000" "2c00" "00010211" "00000000" "0000000000000000" "00000000"  # SendUnitData, length 44
+    "00000000" "0100"  # interface handle, timeout 1
+    "0200" "a100" "0400" "010b7900"  # 2 items: connected address, connection 0x00790b01 (O->T) ...
+    "b100" "1800" "2e00"  # ... connected data, 24 bytes, CIP sequence count 46
+    "03" "02" "2001" "2401"  # Get_Attribute_List to Identity instance 1
+    "0700" "0100" "0200" "0300" "0400" "0500" "0600" "0700"  # attributes 1-7
+)
+CONNECTED_IDENTITY_REPLY = bytes.fromhex(  # frame 193
+    "7000" "5b00" "00010211" "00000000" "0000000000000000" "00000000"  # length 91
+    "00000000" "0000"
+    "0200" "a100" "0400" "1700fe80"  # connection 0x80fe0017 (T->O)
+    "b100" "4700" "2e00"  # connected data, 71 bytes, same sequence count
+    "83" "00" "00" "00"  # reply to Get_Attribute_List, success
+    "0700"  # 7 attributes, each id, status, value
+    "0100" "0000" "0100"  # vendor 1
+    "0200" "0000" "0e00"  # device type 14 (programmable logic controller)
+    "0300" "0000" "3600"  # product code 54
+    "0400" "0000" "10" "14"  # revision 16.20
+    "0500" "0000" "6030"  # status 0x3060
+    "0600" "0000" "3f825100"  # serial 0x0051823f
+    "0700" "0000" "14" "313735362d4c36312f42204c4f47495835353631"  # "1756-L61/B LOGIX5561"
+)
+
 # ---- paths
 PATH_WIDE_SEGMENTS = bytes.fromhex(
     "2100" "0001"  # 16-bit class 0x0100 (pad byte, value)

@@ -12,7 +12,13 @@ from tests.protocols.enip import fixtures as fx
 from zonewarden.model.events import AnomalyEvent, Event
 from zonewarden.protocols.base import FlowContext
 from zonewarden.protocols.enip import SPECS
-from zonewarden.protocols.enip.analyzer import MAX_OUTSTANDING, EnipCore, EnipDatagramAnalyzer, EnipStreamAnalyzer
+from zonewarden.protocols.enip.analyzer import (
+    MAX_CONNECTIONS,
+    MAX_OUTSTANDING,
+    EnipCore,
+    EnipDatagramAnalyzer,
+    EnipStreamAnalyzer,
+)
 from zonewarden.protocols.enip.analyzer_io import MAX_IO_DATA, EnipIoAnalyzer
 from zonewarden.protocols.enip.events import EnipEvent, EnipIoEvent
 
@@ -257,3 +263,99 @@ def test_reply_of_another_service_is_reported() -> None:
     (_, rep), anomalies = _stream((0, fx.FORWARD_OPEN_REQUEST), (1, wrong))
     assert _reasons(anomalies) == ["enip.service_mismatch"]
     assert (rep.cip_service, rep.cip_class, rep.ot_connection_id) == (1, 6, None)
+
+
+def _rr_data(context: bytes, cip: bytes) -> bytes:
+    """A SendRRData message: null address and unconnected data items around ``cip``."""
+    body = struct.pack("<IHHHHHH", 0, 0, 2, 0, 0, 0xB2, len(cip)) + cip
+    return struct.pack("<HHII8sI", 0x6F, len(body), 1, 0, context, 0) + body
+
+
+def _forward_open(context: bytes, path: bytes, ot_id: int, to_id: int, *, large: bool = False) -> tuple[bytes, bytes]:
+    """A (Large) Forward Open request with connection ``path`` and its successful reply assigning the ids."""
+    params = "<I" if large else "<H"
+    request = (bytes([0x5B if large else 0x54, 2, 0x20, 6, 0x24, 1, 7, 0xF9])
+               + struct.pack("<IIHHIB3x", 0, to_id, 1, 77, 0x1234, 0)
+               + struct.pack("<I", 8_000_000) + struct.pack(params, 0x43F4)
+               + struct.pack("<I", 8_000_000) + struct.pack(params, 0x43F4)
+               + bytes([0xA3, len(path) // 2]) + path)
+    reply = (bytes([0xDB if large else 0xD4, 0, 0, 0]) + struct.pack("<IIHHIIIBB", ot_id, to_id, 1, 77, 0x1234,
+                                                                     8_000_000, 8_000_000, 0, 0))
+    return _rr_data(context, request), _rr_data(context, reply)
+
+
+IDENTITY_REQUEST_CIP = fx.CONNECTED_IDENTITY_REQUEST[46:]  # after the connected data item's sequence count
+IDENTITY_REPLY_CIP = fx.CONNECTED_IDENTITY_REPLY[46:]
+
+
+def test_connected_messages_carry_the_route_of_their_forward_open() -> None:
+    events, anomalies = _stream((0, fx.ROUTED_FORWARD_OPEN_REQUEST), (1, fx.ROUTED_FORWARD_OPEN_REPLY),
+                                (0, fx.CONNECTED_IDENTITY_REQUEST), (1, fx.CONNECTED_IDENTITY_REPLY))
+    assert not anomalies
+    fo_req, fo_rep, req, rep = events
+    assert (fo_req.connection_path, fo_req.route_path) == ("010020022401", None)
+    assert (fo_rep.ot_connection_id, fo_rep.to_connection_id, fo_rep.route_path) == (0x00790B01, 0x80FE0017, None)
+    # the request on the O->T id, the reply on the T->O id: both go to backplane slot 0
+    assert (req.connection_id, req.cip_service_name, req.cip_class, req.route_path) == (
+        0x00790B01, "get_attribute_list", 1, "0100")
+    assert (rep.connection_id, rep.request_frame, rep.route_path) == (0x80FE0017, 3, "0100")
+    assert (rep.vendor_id, rep.device_type, rep.product_code, rep.revision_major, rep.revision_minor) == (
+        1, 14, 54, 16, 20)
+    assert (rep.serial_number, rep.product_name) == (0x0051823F, "1756-L61/B LOGIX5561")
+
+
+def test_connected_reply_without_its_forward_open_has_no_route() -> None:
+    (req, rep), anomalies = _stream((0, fx.CONNECTED_IDENTITY_REQUEST), (1, fx.CONNECTED_IDENTITY_REPLY))
+    assert not anomalies
+    assert (req.route_path, rep.route_path, rep.request_frame, rep.product_name) == (
+        None, None, 1, "1756-L61/B LOGIX5561")
+
+
+def test_connection_to_the_device_itself_has_no_route() -> None:
+    fo_req, fo_rep = _forward_open(b"c" * 8, bytes.fromhex("20022401"), 0x11, 0x22)
+    events, anomalies = _stream((0, fo_req), (1, fo_rep), (0, _unit_data(0x11, 5, IDENTITY_REQUEST_CIP)),
+                                (1, _unit_data(0x22, 5, IDENTITY_REPLY_CIP)))
+    assert not anomalies
+    assert events[0].connection_path == "20022401"
+    assert [(e.connection_id, e.route_path) for e in events[2:]] == [(0x11, None), (0x22, None)]
+    assert events[3].product_name == "1756-L61/B LOGIX5561"
+
+
+def test_large_forward_open_route_and_an_unconnected_send_over_the_connection() -> None:
+    # Large Forward Open through port 1 slot 2, extended-link port 2 to 10.1.2.3; over it an Unconnected Send
+    # routed on through the controller's backplane port to slot 4
+    path = bytes.fromhex("0102" "12083130" "2e312e32" "2e332002" "2401")
+    fo_req, fo_rep = _forward_open(b"L" * 8, path, 0x0A0B0C0D, 0x80000001, large=True)
+    send = bytes.fromhex(
+        "52" "02" "2006" "2401" "07" "f9"  # Unconnected Send to the Connection Manager; priority/tick, ticks
+        "0800" "03" "02" "2001" "2401" "0000"  # embedded request, 8 bytes: Get_Attribute_List Identity 1, 0 ids
+        "01" "00" "0104")  # route path 1 word, reserved: port 1 (backplane), slot 4
+    events, anomalies = _stream((0, fo_req), (1, fo_rep), (0, _unit_data(0x0A0B0C0D, 9, send)),
+                                (1, _unit_data(0x80000001, 9, IDENTITY_REPLY_CIP)))
+    assert [a.detail for a in anomalies] == []
+    assert (events[0].cip_service_name, events[1].ot_connection_id) == ("large_forward_open", 0x0A0B0C0D)
+    connection_route = "0102" "120831302e312e322e33"
+    assert events[2].route_path == connection_route + "0104"
+    assert events[3].route_path == connection_route + "0104"
+    assert events[3].embedded is not None and events[3].embedded.cip_class == 1
+
+
+def test_a_failed_forward_open_leaves_no_route() -> None:
+    fo_req, _ = _forward_open(b"f" * 8, bytes.fromhex("010020022401"), 0x11, 0x22)
+    failed = _rr_data(b"f" * 8, bytes([0xD4, 0, 0x01, 1])  # Forward Open reply: connection failure, 1 word:
+                      + struct.pack("<HHHIBB", 0x0100, 1, 77, 0x1234, 0, 0))  # 0x0100 in use; the triad
+    events, _ = _stream((0, fo_req), (1, failed), (1, _unit_data(0x22, 5, IDENTITY_REPLY_CIP)))
+    assert (events[1].cip_status, events[1].cip_extended_status, events[1].ot_connection_id) == (1, 0x0100, None)
+    assert events[2].route_path is None
+
+
+def test_connection_routes_are_bounded_per_flow() -> None:
+    parts: list[tuple[int, bytes]] = []
+    for k in range(MAX_CONNECTIONS + 1):
+        parts += zip((0, 1), _forward_open(struct.pack("<Q", k), bytes.fromhex("010020022401"), 0x1000 + k,
+                                           0x2000 + k), strict=True)
+    parts.append((1, _unit_data(0x2000, 5, IDENTITY_REPLY_CIP)))  # the oldest connection: forgotten
+    parts.append((1, _unit_data(0x2000 + MAX_CONNECTIONS, 6, IDENTITY_REPLY_CIP)))
+    events, _, analyzer = _run(EnipStreamAnalyzer, *parts)
+    assert len(analyzer._routes) == 2 * MAX_CONNECTIONS
+    assert (events[-2].route_path, events[-1].route_path) == (None, "0100")

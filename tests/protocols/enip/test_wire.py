@@ -180,6 +180,16 @@ def test_port_segment_with_extended_link_address() -> None:
     assert path.ports == [(2, b"10.1.2.3")] and path.cip_class == 2
 
 
+def test_the_route_is_the_port_segments_as_sent() -> None:
+    # the connection path of a Forward Open through the backplane: the route ends before the application path
+    assert parse_path(bytes.fromhex("0100" "2002" "2401")).route == bytes.fromhex("0100")
+    # an extended link address of odd length keeps its pad byte; the key and application path are not route
+    path = parse_path(bytes.fromhex("0103" "1205" "312e322e33" "00" "3404" "0100" "0e00" "3600" "10" "14" "2002"))
+    assert path.ports == [(1, b"\x03"), (2, b"1.2.3")] and path.key is not None and path.cip_class == 2
+    assert path.route == bytes.fromhex("0103" "1205" "312e322e33" "00")
+    assert parse_path(fx.PATH_WIDE_SEGMENTS).route == b""
+
+
 def test_truncated_path_keeps_what_was_decoded() -> None:
     path = parse_path(fx.PATH_TRUNCATED_INSTANCE)
     assert path.cip_class == 1 and path.instance is None and path.problem is not None

@@ -2,6 +2,12 @@
 UDP 44818 (one message per datagram). Replies are matched to requests, by sender context for
 SendRRData and by connection id and CIP sequence count for SendUnitData, so a reply event carries its
 request's path and is decoded in its context (identity, Forward Open, Multiple Service Packet).
+
+A successful Forward Open also leaves the route of its connection path (its port segments) under both
+connection ids its reply names: the originator's SendUnitData requests carry the O->T id, the target's
+replies the T->O id (as Wireshark's enip_get_explicit_connid looks them up). Connected messages of that
+connection carry the route as ``route_path``, as an Unconnected Send does: the device answering is the
+one at the end of the route, not the adapter at the IP address.
 """
 
 from __future__ import annotations
@@ -48,7 +54,8 @@ from zonewarden.protocols.enip.wire_encap import (
 
 # Requests awaiting a reply per flow (each kind): pipelining is legal, an unanswered flood is bounded.
 MAX_OUTSTANDING = 256
-# Connection id pairs (reply id -> request id) remembered per flow, from Forward Opens and matches.
+# Connections remembered per flow: id pairs (reply id -> request id, from Forward Opens and matches), and
+# the routes of the connections Forward Opens opened.
 MAX_CONNECTIONS = 256
 
 _K = TypeVar("_K", bytes, tuple[int, int])
@@ -64,6 +71,8 @@ class EnipCore(Analyzer):
         self._rr: OrderedDict[bytes, Pending] = OrderedDict()  # SendRRData requests by sender context
         self._unit: OrderedDict[tuple[int, int], Pending] = OrderedDict()  # by (connection id, sequence)
         self._pairs: OrderedDict[int, int] = OrderedDict()  # reply connection id -> request connection id
+        # connection id (O->T and T->O) -> the route of the connection's path as hex, "" if it names no port
+        self._routes: OrderedDict[int, str] = OrderedDict()
 
     def _message(self, direction: int, pdu: bytes, ts_ns: int, frame: int) -> None:
         header = parse_header(pdu)
@@ -121,7 +130,12 @@ class EnipCore(Analyzer):
             (connection,) = struct.unpack_from("<I", address)
             (sequence,) = struct.unpack_from("<H", data)
             fields["connection_id"], fields["cip_sequence"] = connection, sequence
-            return self._cip(data[2:], None, (connection, sequence), frame, fields, found)
+            is_response = self._cip(data[2:], None, (connection, sequence), frame, fields, found)
+            route = self._routes.get(connection)
+            if route is not None:
+                self._routes.move_to_end(connection)
+                if route:  # the connection's route, then that of an Unconnected Send sent over it
+                    fields["route_path"] = route + fields.get("route_path", "")
         return is_response
 
     def _cip(self, data: bytes, context: bytes | None, connected: tuple[int, int] | None, frame: int,
@@ -143,7 +157,9 @@ class EnipCore(Analyzer):
             if (matched is not None and cip.status == 0 and matched.target.path.cip_class == CLASS_CONNECTION_MANAGER
                     and matched.target.service in (FORWARD_OPEN, LARGE_FORWARD_OPEN)):
                 # SendUnitData replies come on the T->O id, their requests on the O->T id
-                self._pair(decoded.get("to_connection_id"), decoded.get("ot_connection_id"))
+                ot_id, to_id = decoded.get("ot_connection_id"), decoded.get("to_connection_id")
+                self._pair(to_id, ot_id)
+                self._route(matched.connection_route, ot_id, to_id)
         fields |= decoded
         return isinstance(cip, CipReply)
 
@@ -187,6 +203,16 @@ class EnipCore(Analyzer):
         self._pairs.move_to_end(reply_id)
         if len(self._pairs) > MAX_CONNECTIONS:
             self._pairs.popitem(last=False)
+
+    def _route(self, route: str | None, *ids: int | None) -> None:
+        if route is None:
+            return
+        for connection in ids:
+            if connection is not None:
+                self._routes[connection] = route
+                self._routes.move_to_end(connection)
+        while len(self._routes) > 2 * MAX_CONNECTIONS:  # two ids per connection
+            self._routes.popitem(last=False)
 
 
 class EnipStreamAnalyzer(PduStreamAnalyzer, EnipCore):

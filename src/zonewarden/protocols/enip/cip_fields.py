@@ -63,6 +63,9 @@ class Pending:
     target: CipRequest  # the request the reply answers: an Unconnected Send's embedded one, else the request
     msp: list[CipMessage | None] | None = None  # the target's Multiple Service Packet entries
     carry: Fields = field(default_factory=dict)  # request path fields repeated in the reply event
+    # Forward Open: the port segments of its connection path as hex ("" if it names none), for the
+    # connection its reply opens
+    connection_route: str | None = None
 
 
 def _name(req: CipRequest, service: int | None = None) -> str:
@@ -145,7 +148,9 @@ def request_fields(req: CipRequest, frame: int, found: Findings) -> tuple[Fields
             if send.embedded.path.problem:
                 found.append(("malformed_cip", f"embedded request path: {send.embedded.path.problem}"))
         elif path.cip_class == CLASS_CONNECTION_MANAGER and req.service in (FORWARD_OPEN, LARGE_FORWARD_OPEN):
-            fields |= _connection_fields(parse_forward_open_request(req.data, large=req.service == LARGE_FORWARD_OPEN))
+            conn = parse_forward_open_request(req.data, large=req.service == LARGE_FORWARD_OPEN)
+            fields |= _connection_fields(conn)
+            pending.connection_route = conn.path.route.hex() if conn.path is not None else ""
         elif path.cip_class == CLASS_CONNECTION_MANAGER and req.service == FORWARD_CLOSE:
             fields |= _connection_fields(parse_forward_close_request(req.data))
         if pending.target.service == MULTIPLE_SERVICE_PACKET:

@@ -69,7 +69,10 @@ class EnipEvent(Event, kw_only=True):
     """Unconnected Send (0x52 to the Connection Manager): the routed request, a record with ``service``,
     ``service_name``, ``cip_class``, ``cip_instance``, ``cip_attribute``, ``cip_symbol`` (nulls left out)."""
     route_path: str | None = None
-    """Unconnected Send: the route path EPATH as hex (port segments, e.g. ``0100`` backplane slot 0)."""
+    """Where the message is routed beyond the device at the IP address, as hex port segments (e.g. ``0100``:
+    backplane, slot 0), so a reply comes from the module there. Unconnected Send: its route path EPATH.
+    SendUnitData: the port segments of the connection path of the Forward Open that opened the connection
+    (null if that Forward Open was not seen or its path names no port), then an Unconnected Send's route."""
     msp_services: list[CipService] | None = None
     """Multiple Service Packet: the embedded services in order, at most 256; records like ``embedded``, replies'
     with ``cip_status`` and ``cip_extended_status`` and the path of the matching request entry."""

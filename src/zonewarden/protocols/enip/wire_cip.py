@@ -40,6 +40,7 @@ class CipPath:
     connection_points: list[int] = field(default_factory=list)
     symbol: str | None = None
     ports: list[tuple[int, bytes]] = field(default_factory=list)
+    route: bytes = b""  # the port segments as sent (with their pad bytes), concatenated: where the path leads
     key: ElectronicKey | None = None
     problem: str | None = None  # a segment we could not decode; decoding stopped there
 
@@ -110,8 +111,10 @@ def _port(path: CipPath, data: bytes, pos: int, seg: int) -> int:
     if len(link) < link_size:
         raise Malformed("port segment link address truncated")
     end += link_size
+    end += (end - pos) & 1  # padded to an even length
     path.ports.append((port, link))
-    return end + ((end - pos) & 1)  # padded to an even length
+    path.route += data[pos:end]
+    return end
 
 
 def _symbol(path: CipPath, name: str) -> None:
