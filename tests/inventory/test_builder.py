@@ -212,3 +212,28 @@ def test_facts_forwarded_for_no_device_address_are_dropped() -> None:
     assets, _ = b.build()
     assert sorted(ip for a in assets for ip in a.ips) == ["192.168.0.134", "192.168.0.24"]
     assert not [e for a in assets for e in a.evidence if e.proto == "bacnet"]
+
+
+def tcp_flow(src: str, sport: int, dst: str, history: str, payload_orig: int = 0, packets_resp: int = 0,
+             t: float = T0) -> dict[str, Any]:
+    return {"flow_id": f"C{src}{sport}", "ts_start": t, "ts_end": t + 1, "proto": "tcp", "src": src, "sport": sport,
+            "dst": dst, "dport": 502, "vlan": None, "vlan_inner": None, "packets_orig": len(history),
+            "packets_resp": packets_resp, "bytes_orig": 60, "bytes_resp": 60 * packets_resp,
+            "payload_orig": payload_orig, "payload_resp": 0, "state": "S0", "history": history, "end_reason": "idle"}
+
+
+def test_sources_of_a_spoofed_syn_flood_are_counted_not_made_assets() -> None:
+    b = InventoryBuilder()
+    plc = "10.1.1.2"
+    for n in range(50):  # random sources, one SYN each; the PLC answers some with a SYN-ACK
+        b.on_flow(tcp_flow(f"198.51.{n}.7", 40000 + n, plc, "S", packets_resp=n % 2))
+    for port in range(5):  # a scanner tries many connections: it is the attacker, and an asset
+        b.on_flow(tcp_flow("203.0.113.9", 50000 + port, plc, "S"))
+    b.on_flow(tcp_flow("192.0.2.10", 51000, plc, "ShAD", payload_orig=12, packets_resp=2))  # a real client
+    b.on_flow(tcp_flow("192.0.2.11", 51001, plc, "ShA", packets_resp=1))  # completed the handshake only
+    assets, edges = b.build()
+    ips = {ip for a in assets for ip in a.ips}
+    assert ips == {plc, "203.0.113.9", "192.0.2.10", "192.0.2.11"}
+    assert len(b.unproven_only) == 50 and all(ip.startswith("198.51.") for ip in b.unproven_only)
+    by_id = {a.asset_id: a.ips[0] for a in assets}
+    assert sorted(by_id[e.client] for e in edges) == ["192.0.2.10", "192.0.2.11", "203.0.113.9"]

@@ -92,7 +92,9 @@ def analyze(captures: tuple[str, ...], db: str, report: str | None, json_out: st
         roles = Counter(a["role"] or "unknown" for a in assets)
         levels = Counter("?" if a["purdue_level"] is None else str(a["purdue_level"]) for a in assets)
         click.echo(f"assets: {len(assets)} in the store, {result.run_assets} seen in this run"
-                   + (f" ({result.probed_only} probed addresses never answered)" if result.probed_only else ""),
+                   + (f" ({result.probed_only} probed addresses never answered)" if result.probed_only else "")
+                   + (f" ({result.unproven_only} addresses only tried to open a connection or two, never proving "
+                      "they got the answer: spoofable, not made assets)" if result.unproven_only else ""),
                    err=True)
         click.echo("by role: " + ", ".join(f"{k} {v}" for k, v in roles.most_common()), err=True)
         click.echo("by Purdue level: " + ", ".join(f"{k} {v}" for k, v in sorted(levels.items())), err=True)

@@ -32,6 +32,7 @@ ROUTER_MIN_IPS = 4  # a MAC sending for this many IPs it never claimed by ARP fo
 MAX_EVIDENCE_PER_ASSET = 256
 MAX_APP_FLOWS = 1_000_000  # flow id -> application protocol and client, for attributing flow volumes to edges
 LEVEL_DISCOUNT = 0.1  # a Purdue level proposed from a role is a step less sure than the role
+SCANNER_MIN_ATTEMPTS = 3  # unanswered connection attempts that make a source with no MAC of its own an asset
 MAX_GROUP_REQUESTS = 4096  # layer-2 requests to a group address, for counting their answers' operations
 
 
@@ -82,6 +83,10 @@ class _Facts(_Seen):
     used: set[str] = field(default_factory=set)
     ports_served: set[int] = field(default_factory=set)
     sent: bool = False  # ever the source of a packet (a probed address that never answers has not)
+    # Sent something a spoofer cannot forge blind (conversations.proofs, a protocol message); else how many
+    # conversations it only tried to open.
+    proven: bool = False
+    attempts: int = 0
     client_ops: Counter[str] = field(default_factory=Counter)
     servers: set[str] = field(default_factory=set)
     polled: dict[str, set[str]] = field(default_factory=dict)  # application protocol -> servers asked
@@ -120,6 +125,7 @@ class InventoryBuilder:
         self._group_requests: dict[tuple[str, str, Any], str | None] = {}
         self.bridge_protocols: dict[str, set[str]] = {}
         self.probed_only: list[str] = []
+        self.unproven_only: list[str] = []  # addresses that only tried to open a connection or two (build)
         self._roles: dict[str, RoleDecision] = {}  # asset id -> role decision, read when placing levels
 
     # ---- inputs
@@ -134,7 +140,7 @@ class InventoryBuilder:
             return
         sender = facts[src]
         sender.seen(ts)
-        sender.sent = True
+        sender.sent = sender.proven = True
         extract = EXTRACTORS.get(proto)
         if extract is not None and (found := extract(e)):
             about = SUBJECTS.get(proto)
@@ -143,7 +149,7 @@ class InventoryBuilder:
                 subject = sender if address is None else self.ips[address]
                 if address is not None:
                     subject.seen(ts)
-                    subject.sent = True  # its own message, relayed: a device, even if never seen directly
+                    subject.sent = subject.proven = True  # its own message, relayed: a device, even if never seen
                 for attribute, value, confidence in found:
                     subject.add(Evidence(attribute, value, proto, ts, _g(e, "flow_id"), confidence))
         if len(sender.marks) < MAX_MARKS:
@@ -174,7 +180,7 @@ class InventoryBuilder:
         sender = self.ips[src]
         sender.seen(first)
         sender.seen(last)
-        sender.sent = True
+        sender.sent = sender.proven = True
         for sample in samples:
             if len(sender.marks) < MAX_MARKS:
                 sender.marks.update(sender_marks(sample))
@@ -191,7 +197,7 @@ class InventoryBuilder:
             return
         self.ips[dst].seen(first)
         self.ips[dst].seen(last)
-        self.ips[dst].sent = True  # addressed by an application message: a device, even if it never answers
+        self.ips[dst].sent = self.ips[dst].proven = True  # addressed by an application message: a device
         self.ips[server].served.add(proto)
         self.ips[client].used.add(proto)
         self.ips[client].servers.add(server)
@@ -218,14 +224,15 @@ class InventoryBuilder:
         ips, first, last = self.ips, c.first, c.last
         (ip_a, port_a), (ip_b, port_b) = c.a, c.b
         unicast_a, unicast_b = is_unicast(ip_a), is_unicast(ip_b)
-        if unicast_a:
-            facts = ips[ip_a]
-            facts.span(first, last)
-            facts.sent = facts.sent or c.packets_a > 0
-        if unicast_b:
-            facts = ips[ip_b]
-            facts.span(first, last)
-            facts.sent = facts.sent or c.packets_b > 0
+        for unicast, ip, packets, proven in ((unicast_a, ip_a, c.packets_a, c.proven_a),
+                                             (unicast_b, ip_b, c.packets_b, c.proven_b)):
+            if unicast:
+                facts = ips[ip]
+                facts.span(first, last)
+                if packets:
+                    facts.sent = True
+                    facts.proven = facts.proven or proven
+                    facts.attempts += not proven
         if not (unicast_a and unicast_b):
             return
         client, server, port, server_sent = ((ip_a, ip_b, port_b, c.packets_b) if c.client_is_a
@@ -310,13 +317,22 @@ class InventoryBuilder:
         for mac in sorted(set(sent_from) | set(received) | set(claimed) | set(self.macs) | layer2_only):
             groups[f"mac:{mac}"] = (sorted(owned.get(mac, ())), [mac])
         # An address with no MAC of its own that never sent a packet (a scan target behind a router, a
-        # host that was down) is not evidence of a device: it is counted, not made an asset.
+        # host that was down) is not evidence of a device, nor is one that only tried to open a connection
+        # or two and never showed it got the answer (the random sources of a spoofed SYN flood): both are
+        # counted, not made assets. A scanner trying many is kept.
         probed: list[str] = []
+        unproven: list[str] = []
         talkers: list[str] = []
         for ip, facts in self.ips.items():
             if ip not in owner and is_unicast(ip):
-                (talkers if facts.sent else probed).append(ip)
+                if not facts.sent:
+                    probed.append(ip)
+                elif not facts.proven and 0 < facts.attempts < SCANNER_MIN_ATTEMPTS:
+                    unproven.append(ip)
+                else:
+                    talkers.append(ip)
         self.probed_only = sorted(probed)
+        self.unproven_only = sorted(unproven)
         for ip in sorted(talkers):
             groups[f"ip:{ip}"] = ([ip], [])
         built = [self._asset(key, ips, macs, routers.get(macs[0], 0) if macs else 0, first_seen, last_seen)

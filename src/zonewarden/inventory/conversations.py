@@ -100,6 +100,9 @@ class Conversation:
     packets_b: int = 0
     bytes_b: int = 0
     vlans: tuple[tuple[int | None, int | None], ...] = ()
+    # Per side: it sent something a blind spoofer cannot (``proofs``), not only attempts to open a connection.
+    proven_a: bool = False
+    proven_b: bool = False
 
     def accepts(self, f: FlowRecord, window: float) -> bool:
         """The record is this conversation seen on another VLAN."""
@@ -113,6 +116,9 @@ class Conversation:
             pa, ba, pb, bb = f.packets_resp, f.bytes_resp, f.packets_orig, f.bytes_orig
         self.packets_a, self.bytes_a = max(self.packets_a, pa), max(self.bytes_a, ba)
         self.packets_b, self.bytes_b = max(self.packets_b, pb), max(self.bytes_b, bb)
+        proof_src, proof_dst = proofs(f)
+        self.proven_a = self.proven_a or (proof_src if src_is_a else proof_dst)
+        self.proven_b = self.proven_b or (proof_dst if src_is_a else proof_src)
         self.first, self.last = min(self.first, f.ts_start), max(self.last, f.ts_end)
         self.vlans += ((f.vlan, f.vlan_inner),)
         self.app = self.app or app
@@ -152,8 +158,11 @@ class ConversationMerger:
             # A new conversation: what ``add`` would make of its first record.
             sent = (f.packets_orig, f.bytes_orig, f.packets_resp, f.bytes_resp)
             pa, ba, pb, bb = sent if src == a else (sent[2], sent[3], sent[0], sent[1])
+            proof_src, proof_dst = proofs(f)
+            proven_a, proven_b = (proof_src, proof_dst) if src == a else (proof_dst, proof_src)
             waiting.append(Conversation(proto, a, b, f.ts_start, f.ts_end, src_is_client == (src == a), evidence,
-                                        f.ts_start, app, pa, ba, pb, bb, ((f.vlan, f.vlan_inner),)))
+                                        f.ts_start, app, pa, ba, pb, bb, ((f.vlan, f.vlan_inner),), proven_a,
+                                        proven_b))
             self._count += 1
         if len(waiting) <= MAX_PER_KEY and self._count <= self.max_pending:
             return []
@@ -171,6 +180,21 @@ class ConversationMerger:
         """Settle every conversation still waiting (the end of the input)."""
         pending, self._pending, self._count = self._pending, {}, 0
         return [c for waiting in pending.values() for c in waiting]
+
+
+def proofs(f: FlowRecord) -> tuple[bool, bool]:
+    """Whether the record's source and its destination each sent something a blind spoofer cannot.
+
+    A TCP originator that only ever sent SYNs (or a RST or FIN) without payload, and never a pure ACK, may be
+    any address an attacker wrote into a flood: it never showed it received the answer. Anything else a side
+    sent counts (a responder answers from where it is; UDP and other protocols carry no such proof).
+    """
+    if f.proto != "tcp":
+        return f.packets_orig > 0, f.packets_resp > 0
+    history = f.history
+    if history is None:  # a record without the TCP history (older Flow JSONL): nothing says it was spoofed
+        return f.packets_orig > 0, f.packets_resp > 0
+    return bool(f.payload_orig) or "A" in history or "D" in history, f.packets_resp > 0
 
 
 def _endpoints(f: FlowRecord) -> tuple[Endpoint, Endpoint]:

@@ -59,6 +59,7 @@ class AnalysisResult:
     run_assets: int = 0
     unmatched_overrides: list[dict[str, str]] = field(default_factory=list)
     probed_only: int = 0  # addresses only ever sent to, never answering, with no MAC: not made assets
+    unproven_only: int = 0  # addresses with no MAC that only tried to open a connection or two (spoofable)
 
 
 def _rare_collections(run: Callable[P, R]) -> Callable[P, R]:
@@ -150,7 +151,7 @@ def analyze(inputs: Sequence[str], store: Store, progress: Callable[[int], None]
                                       assets=[a.as_dict() for a in assets], edges=edges, changes=changes,
                                       seen={a.asset_id for a in run_assets})
     return AnalysisResult(pipeline.summary, analysis_id, assets, edges, changes, skipped, counts, len(run_assets),
-                          unmatched, len(builder.probed_only))
+                          unmatched, len(builder.probed_only), len(builder.unproven_only))
 
 
 def _expand(inputs: Sequence[str]) -> list[str]:
