@@ -10,6 +10,7 @@ are one device seen on two interfaces and are merged.
 from __future__ import annotations
 
 import hashlib
+import socket
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -38,10 +39,12 @@ MAX_GROUP_REQUESTS = 4096  # layer-2 requests to a group address, for counting t
 
 @lru_cache(maxsize=1 << 16)
 def is_unicast(ip: str) -> bool:
-    addr = parse_address(ip)
-    if addr is None or addr.is_multicast or addr.is_unspecified:
-        return False
-    return not (addr.version == 4 and (ip == "255.255.255.255" or ip.endswith(".255")))
+    try:  # IPv4 text in C: a flood of distinct sources would outrun any cache of parsed addresses
+        first = socket.inet_pton(socket.AF_INET, ip)[0]
+    except OSError:
+        addr = parse_address(ip)
+        return addr is not None and not (addr.is_multicast or addr.is_unspecified or addr.version == 4)
+    return not (224 <= first <= 239 or ip == "0.0.0.0" or ip.endswith(".255"))
 
 
 def _is_group_mac(mac: str) -> bool:
@@ -395,7 +398,9 @@ class InventoryBuilder:
 
     def _place(self, assets: list[Asset]) -> None:
         """Purdue level of each asset from its role and its subnet's place in the traffic (levels.py)."""
-        placed = propose_levels(assets, self._roles, self.edges)
+        unproven = set(self.unproven_only)  # their attempts place no subnet
+        placed = propose_levels(assets, self._roles, [key for key in self.edges
+                                                      if key[0] not in unproven and key[1] not in unproven])
         for a in assets:
             level = placed.get(a.asset_id)
             if level is None or a.first_seen is None:

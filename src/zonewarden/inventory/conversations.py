@@ -16,6 +16,7 @@ packet; a VLAN that saw only the requests and another only the replies add up).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
@@ -135,7 +136,9 @@ class ConversationMerger:
     def __init__(self, window_s: float = PAIR_WINDOW_S, max_pending: int = MAX_PENDING) -> None:
         self.window_s = window_s
         self.max_pending = max_pending
-        self._pending: dict[tuple[str, Endpoint, Endpoint], list[Conversation]] = {}
+        # In arrival order, oldest settled first: an OrderedDict pops its first key in O(1) where a dict's
+        # ``next(iter(...))`` walks past every key already popped (quadratic in a flood of one-packet flows).
+        self._pending: OrderedDict[tuple[str, Endpoint, Endpoint], list[Conversation]] = OrderedDict()
         self._count = 0
 
     def add(self, f: FlowRecord | Mapping[str, Any], app: str | None,
@@ -171,14 +174,14 @@ class ConversationMerger:
             settled.append(waiting.pop(0))
             self._count -= 1
         while self._count > self.max_pending:
-            oldest = self._pending.pop(next(iter(self._pending)))
+            oldest = self._pending.popitem(last=False)[1]
             self._count -= len(oldest)
             settled.extend(oldest)
         return settled
 
     def drain(self) -> list[Conversation]:
         """Settle every conversation still waiting (the end of the input)."""
-        pending, self._pending, self._count = self._pending, {}, 0
+        pending, self._pending, self._count = self._pending, OrderedDict(), 0
         return [c for waiting in pending.values() for c in waiting]
 
 
