@@ -237,3 +237,34 @@ def test_sources_of_a_spoofed_syn_flood_are_counted_not_made_assets() -> None:
     assert len(b.unproven_only) == 50 and all(ip.startswith("198.51.") for ip in b.unproven_only)
     by_id = {a.asset_id: a.ips[0] for a in assets}
     assert sorted(by_id[e.client] for e in edges) == ["192.0.2.10", "192.0.2.11", "203.0.113.9"]
+
+
+def test_addresses_past_the_limit_are_counted_not_followed(monkeypatch: Any) -> None:
+    """A flood of forged sources cannot grow the inventory without bound: the addresses seen first are kept."""
+    monkeypatch.setattr("zonewarden.inventory.builder.MAX_ADDRESSES", 20)
+    b = InventoryBuilder()
+    plc = "10.1.1.2"
+    b.on_event(modbus_event("10.1.1.9", plc, False, function_code=3))  # the HMI polls the PLC first
+    for n in range(100):  # then UDP from forged sources, one datagram each
+        b.on_flow({**tcp_flow(f"198.51.{n}.7", 40000 + n, plc, "", t=T0 + 10), "proto": "udp", "history": None,
+                   "packets_orig": 1})
+    assets, edges = b.build()
+    ips = {ip for a in assets for ip in a.ips}
+    assert len(ips) == 20 and {plc, "10.1.1.9"} <= ips
+    assert b.refused >= 80
+    by_id = {a.asset_id: a.ips[0] for a in assets}
+    assert all(by_id[e.client] in ips and by_id[e.server] in ips for e in edges)
+    assert len(edges) == 19  # the HMI's Modbus edge and one per followed source
+
+
+def test_a_mac_flood_keeps_the_stations_seen_first(monkeypatch: Any) -> None:
+    monkeypatch.setattr("zonewarden.inventory.builder.MAX_ADDRESSES", 20)
+    b = InventoryBuilder()
+    site = [sighting(f"00:1b:1b:00:00:{n:02x}", f"10.1.1.{n + 1}", "arp", T0) for n in range(5)]
+    flood = [sighting(f"02:{n // 256:02x}:{n % 256:02x}:00:00:01", f"172.16.{n // 256}.{n % 256 + 1}", "ip", T0 + 60)
+             for n in range(200)]  # macof: a random source MAC and IP per frame
+    b.on_sightings(site + flood)
+    assets, _ = b.build()
+    macs = {m for a in assets for m in a.macs}
+    assert len(macs) == 20 and {s.mac for s in site} <= macs
+    assert b.refused_macs == 185 and b.refused >= 185

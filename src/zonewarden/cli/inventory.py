@@ -60,6 +60,7 @@ def analyze(captures: tuple[str, ...], db: str, report: str | None, json_out: st
 
     Captures already analysed into this store are skipped, so re-running is safe. Prints a summary.
     """
+    from zonewarden.inventory.facts import MAX_ADDRESSES
     from zonewarden.pipeline.analysis import analyze as run_analysis
     from zonewarden.store.db import Store
 
@@ -96,6 +97,10 @@ def analyze(captures: tuple[str, ...], db: str, report: str | None, json_out: st
                    + (f" ({result.unproven_only} addresses only tried to open a connection or two, never proving "
                       "they got the answer: spoofable, not made assets)" if result.unproven_only else ""),
                    err=True)
+        if result.refused_addresses:
+            click.echo(f"address limit hit: the inventory follows {MAX_ADDRESSES:,} IP and {MAX_ADDRESSES:,} MAC "
+                       f"addresses; {result.refused_addresses:,} sightings of further addresses were counted, not "
+                       "followed (a flood of forged sources?)", err=True)
         click.echo("by role: " + ", ".join(f"{k} {v}" for k, v in roles.most_common()), err=True)
         click.echo("by Purdue level: " + ", ".join(f"{k} {v}" for k, v in sorted(levels.items())), err=True)
         click.echo("events: " + (", ".join(f"{k} {v}" for k, v in sorted(result.events_by_protocol.items()))

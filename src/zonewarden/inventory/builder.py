@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import socket
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
 from zonewarden.flow.records import FlowRecord
 from zonewarden.inventory.conversations import Conversation, ConversationMerger, Endpoint, flow_record
+from zonewarden.inventory.facts import MAX_ADDRESSES, Addresses, EdgeAcc
 from zonewarden.inventory.identity import EXTRACTORS, SUBJECTS
 from zonewarden.inventory.levels import parse_address, propose_levels
 from zonewarden.inventory.operations import operation
@@ -30,7 +30,6 @@ from zonewarden.model.assets import Asset, Edge, EndpointSighting, Evidence
 from zonewarden.model.events import field_of as _g
 
 ROUTER_MIN_IPS = 4  # a MAC sending for this many IPs it never claimed by ARP forwards for others
-MAX_EVIDENCE_PER_ASSET = 256
 MAX_APP_FLOWS = 1_000_000  # flow id -> application protocol and client, for attributing flow volumes to edges
 LEVEL_DISCOUNT = 0.1  # a Purdue level proposed from a role is a step less sure than the role
 SCANNER_MIN_ATTEMPTS = 3  # unanswered connection attempts that make a source with no MAC of its own an asset
@@ -60,76 +59,25 @@ def asset_id(key: str) -> str:
     return "A" + hashlib.blake2b(key.encode(), digest_size=6).hexdigest()
 
 
-@dataclass
-class _Seen:
-    """When something was seen: the earliest and the latest packet time."""
-
-    first: float | None = None
-    last: float | None = None
-
-    def seen(self, ts: float) -> None:
-        self.first = ts if self.first is None else min(self.first, ts)
-        self.last = ts if self.last is None else max(self.last, ts)
-
-    def span(self, first: float, last: float) -> None:
-        """``seen(first)`` then ``seen(last)``, in one step (the hot path: every conversation and sighting)."""
-        lo, hi = (first, first) if self.first is None or self.last is None else (self.first, self.last)
-        lo, hi = first if first < lo else lo, first if first > hi else hi
-        self.first, self.last = last if last < lo else lo, last if last > hi else hi
-
-
-@dataclass
-class _Facts(_Seen):
-    """Everything observed about one address (IP or MAC) before addresses are grouped into assets."""
-
-    served: set[str] = field(default_factory=set)
-    used: set[str] = field(default_factory=set)
-    ports_served: set[int] = field(default_factory=set)
-    sent: bool = False  # ever the source of a packet (a probed address that never answers has not)
-    # Sent something a spoofer cannot forge blind (conversations.proofs, a protocol message); else how many
-    # conversations it only tried to open.
-    proven: bool = False
-    attempts: int = 0
-    client_ops: Counter[str] = field(default_factory=Counter)
-    servers: set[str] = field(default_factory=set)
-    polled: dict[str, set[str]] = field(default_factory=dict)  # application protocol -> servers asked
-    ports_used: set[int] = field(default_factory=set)  # server ports it connected to that answered
-    marks: set[str] = field(default_factory=set)  # what its messages revealed (roles.sender_marks)
-    evidence: dict[tuple[str, str, str], Evidence] = field(default_factory=dict)
-
-    def add(self, ev: Evidence) -> None:
-        """Keep one piece of evidence per (attribute, value, protocol): the most confident, then the first."""
-        key = (ev.attribute, repr(ev.value), ev.proto)
-        kept = self.evidence.get(key)
-        if kept is None:
-            if len(self.evidence) < MAX_EVIDENCE_PER_ASSET:
-                self.evidence[key] = ev
-        elif ev.confidence > kept.confidence:
-            self.evidence[key] = ev
-
-
-@dataclass
-class _EdgeAcc(_Seen):
-    operations: Counter[str] = field(default_factory=Counter)
-    messages: int = 0
-    flows: int = 0
-    packets: int = 0
-    bytes: int = 0
-
-
 class InventoryBuilder:
     def __init__(self) -> None:
-        self.ips: dict[str, _Facts] = defaultdict(_Facts)
-        self.macs: dict[str, _Facts] = defaultdict(_Facts)
+        self.ips = Addresses(MAX_ADDRESSES)
+        self.macs = Addresses(MAX_ADDRESSES)
         self.sightings: list[EndpointSighting] = []
-        self.edges: dict[tuple[str, str, str], _EdgeAcc] = defaultdict(_EdgeAcc)
+        self.edges: dict[tuple[str, str, str], EdgeAcc] = defaultdict(EdgeAcc)
         self._app_flows: dict[str, tuple[str, Endpoint]] = {}
         self._conversations = ConversationMerger()
         self._group_requests: dict[tuple[str, str, Any], str | None] = {}
         self.bridge_protocols: dict[str, set[str]] = {}
         self.probed_only: list[str] = []
+        self.refused_macs = 0  # MAC addresses past the limit at build time (sightings)
         self.unproven_only: list[str] = []  # addresses that only tried to open a connection or two (build)
         self._roles: dict[str, RoleDecision] = {}  # asset id -> role decision, read when placing levels
+
+    @property
+    def refused(self) -> int:
+        """Lookups of addresses past MAX_ADDRESSES (IP or MAC) and MACs left out at build: 0 unless flooded."""
+        return self.ips.refused + self.macs.refused + self.refused_macs
 
     # ---- inputs
     def on_event(self, e: Any) -> None:
@@ -203,6 +151,8 @@ class InventoryBuilder:
         self.ips[dst].sent = self.ips[dst].proven = True  # addressed by an application message: a device
         self.ips[server].served.add(proto)
         self.ips[client].used.add(proto)
+        if client not in self.ips or server not in self.ips:
+            return  # one is past the address limit
         self.ips[client].servers.add(server)
         self.ips[client].polled.setdefault(proto, set()).add(server)
         edge = self.edges[(client, server, proto)]
@@ -236,7 +186,7 @@ class InventoryBuilder:
                     facts.sent = True
                     facts.proven = facts.proven or proven
                     facts.attempts += not proven
-        if not (unicast_a and unicast_b):
+        if not (unicast_a and unicast_b) or ip_a not in ips or ip_b not in ips:
             return
         client, server, port, server_sent = ((ip_a, ip_b, port_b, c.packets_b) if c.client_is_a
                                              else (ip_b, ip_a, port_a, c.packets_a))
@@ -265,6 +215,8 @@ class InventoryBuilder:
             return
         op = self._group_requests.get((proto, client, _g(e, "xid"))) if response else operation(e)
         self.macs[dst].seen(ts)  # addressed by an application message: a device, as for IP
+        if client not in self.macs or server not in self.macs:
+            return  # one is past the address limit
         edge = self.edges[(client, server, proto)]
         edge.messages += 1
         edge.seen(ts)
@@ -317,7 +269,12 @@ class InventoryBuilder:
         for ip, mac in owner.items():
             owned[mac].append(ip)
         groups: dict[str, tuple[list[str], list[str]]] = {}
-        for mac in sorted(set(sent_from) | set(received) | set(claimed) | set(self.macs) | layer2_only):
+        macs = set(sent_from) | set(received) | set(claimed) | set(self.macs) | layer2_only
+        if len(macs) > MAX_ADDRESSES:  # a MAC flood: the earliest seen are kept (the site before the flood)
+            kept = set(sorted(macs, key=lambda m: (first_seen.get(m, float("inf")), m))[:MAX_ADDRESSES])
+            self.refused_macs = len(macs) - len(kept)
+            macs = kept
+        for mac in sorted(macs):
             groups[f"mac:{mac}"] = (sorted(owned.get(mac, ())), [mac])
         # An address with no MAC of its own that never sent a packet (a scan target behind a router, a
         # host that was down) is not evidence of a device, nor is one that only tried to open a connection

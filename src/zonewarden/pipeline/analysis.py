@@ -60,6 +60,7 @@ class AnalysisResult:
     unmatched_overrides: list[dict[str, str]] = field(default_factory=list)
     probed_only: int = 0  # addresses only ever sent to, never answering, with no MAC: not made assets
     unproven_only: int = 0  # addresses with no MAC that only tried to open a connection or two (spoofable)
+    refused_addresses: int = 0  # lookups of addresses past the inventory's address limit (a flood)
 
 
 def _rare_collections(run: Callable[P, R]) -> Callable[P, R]:
@@ -133,6 +134,8 @@ def analyze(inputs: Sequence[str], store: Store, progress: Callable[[int], None]
             ts_last = f.ts_end if ts_last is None else max(ts_last, f.ts_end)
     builder.on_sightings(endpoints.sightings(), endpoints.bridge_protocols)
     run_assets, run_edges = builder.build()
+    if builder.refused:
+        pipeline.summary.limits["inventory_addresses_refused"] = builder.refused
     stored = store.load_assets()
     unmatched: list[dict[str, str]] = []
     if overrides:
@@ -151,7 +154,7 @@ def analyze(inputs: Sequence[str], store: Store, progress: Callable[[int], None]
                                       assets=[a.as_dict() for a in assets], edges=edges, changes=changes,
                                       seen={a.asset_id for a in run_assets})
     return AnalysisResult(pipeline.summary, analysis_id, assets, edges, changes, skipped, counts, len(run_assets),
-                          unmatched, len(builder.probed_only), len(builder.unproven_only))
+                          unmatched, len(builder.probed_only), len(builder.unproven_only), builder.refused)
 
 
 def _expand(inputs: Sequence[str]) -> list[str]:
