@@ -268,3 +268,25 @@ def test_a_mac_flood_keeps_the_stations_seen_first(monkeypatch: Any) -> None:
     macs = {m for a in assets for m in a.macs}
     assert len(macs) == 20 and {s.mac for s in site} <= macs
     assert b.refused_macs == 185 and b.refused >= 185
+
+
+def test_an_s7_download_is_the_programming_devices_operation_though_the_plc_asks_for_the_blocks() -> None:
+    """S7comm download: the PG requests it (0x1a), then the PLC sends the jobs that fetch each block (0x1b)
+    and close it (0x1c), which the PG answers. The PLC stays a PLC and the edge runs from the PG."""
+    b = InventoryBuilder()
+    pg, plc = "10.0.3.20", "10.0.1.11"
+
+    def s7(src: str, dst: str, rosctr: int, function: int, frame: int) -> dict[str, Any]:
+        from_pg = src == pg
+        return {"ts": T0 + frame, "proto": "s7comm", "kind": "message", "src": src, "dst": dst,
+                "sport": 50000 if from_pg else 102, "dport": 102 if from_pg else 50000, "is_response": rosctr == 3,
+                "flow_id": "C7", "frame": frame, "rosctr": rosctr, "function": function}
+
+    for event in (s7(pg, plc, 1, 0x1A, 1), s7(plc, pg, 3, 0x1A, 2), s7(plc, pg, 1, 0x1B, 3), s7(pg, plc, 3, 0x1B, 4),
+                  s7(plc, pg, 1, 0x1C, 5), s7(pg, plc, 3, 0x1C, 6)):
+        b.on_event(event)
+    assets, edges = b.build()
+    by_ip = {a.ips[0]: a for a in assets}
+    assert by_ip[plc].role == "plc" and by_ip[pg].role == "engineering_workstation"
+    assert [(e.client, e.server, e.messages, dict(e.operations)) for e in edges] == [
+        (by_ip[pg].asset_id, by_ip[plc].asset_id, 6, {"program": 3})]

@@ -22,7 +22,7 @@ from zonewarden.inventory.conversations import Conversation, ConversationMerger,
 from zonewarden.inventory.facts import MAX_ADDRESSES, Addresses, EdgeAcc
 from zonewarden.inventory.identity import EXTRACTORS, SUBJECTS
 from zonewarden.inventory.levels import parse_address, propose_levels
-from zonewarden.inventory.operations import operation
+from zonewarden.inventory.operations import on_behalf_of_peer, operation
 from zonewarden.inventory.oui import mac_vendor
 from zonewarden.inventory.resolution import resolve
 from zonewarden.inventory.roles import MAX_MARKS, Behaviour, RoleDecision, infer_role, sender_marks
@@ -114,9 +114,10 @@ class InventoryBuilder:
             self._layer2_edge(e, proto, src, str(_g(e, "dst")), ts)
             return
         op = operation(e)
+        response = bool(_g(e, "is_response")) != on_behalf_of_peer(e)
         flow = _g(e, "flow_id")
-        port = _g(e, "dport" if _g(e, "is_response") else "sport")
-        self._messages(proto, src, dst, bool(_g(e, "is_response")), 1, ts, ts, {op: 1} if op is not None else {},
+        port = _g(e, "dport" if response else "sport")
+        self._messages(proto, src, dst, response, 1, ts, ts, {op: 1} if op is not None else {},
                        [(str(flow), -1 if port is None else int(port))] if flow else [])
 
     def on_message_counts(self, proto: str, src: str, dst: str, is_response: bool, count: int, first: float,

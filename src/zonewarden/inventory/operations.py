@@ -151,6 +151,18 @@ CLASSIFIERS: dict[str, Classifier] = {
 }
 
 
+# S7comm functions whose jobs the server sends inside an operation of its client: in a download the PLC,
+# after the programming device's "request download" (0x1a), asks it for each block (0x1b) and says when it
+# has them all (0x1c); the programming device answers. The operation is the programming device's.
+S7_ASKED_BY_SERVER = frozenset({0x1B, 0x1C})
+
+
+def on_behalf_of_peer(e: Any) -> bool:
+    """The message's request/response roles are the reverse of who runs the operation (an S7 download's
+    block transfer): the inventory counts it as the peer's request, or the answer to it."""
+    return _g(e, "proto") == "s7comm" and _g(e, "rosctr") in (1, 2, 3) and _g(e, "function") in S7_ASKED_BY_SERVER
+
+
 def operation(e: Any) -> str | None:
     """The operation a request performs; None for responses and unknown protocols."""
     if _g(e, "is_response") or _g(e, "kind") != "message":

@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from zonewarden import kernels
 from zonewarden.flow.table import FlowAttribution, flow_id_text
-from zonewarden.inventory.operations import CLASSIFIERS
+from zonewarden.inventory.operations import CLASSIFIERS, S7_ASKED_BY_SERVER
 from zonewarden.model.packets import PacketBatch, format_address
 from zonewarden.pipeline import fastlane_layout as L
 from zonewarden.protocols.base import Analyzer, AnalyzerSpec, Resume
@@ -91,6 +91,8 @@ def operation_tables() -> npt.NDArray[np.int8]:
         ops[3, code] = _op_index(c["enip"]({**request, "cip_service": code & 0x7F, "cip_class": 2}))
         ops[4, code] = _op_index(c["enip"]({**request, "cip_service": code & 0x7F, "cip_class": 0x37}))
     ops[1, NO_FUNCTION] = _op_index(c["s7comm"]({"rosctr": 1, "function": None}))
+    for code in S7_ASKED_BY_SERVER:  # the inventory reverses who asks: on_behalf_of_peer
+        ops[1, code] = L.OP_HANDOFF
     return ops
 
 

@@ -22,6 +22,7 @@ ST_DONE, ST_NEED_ROOM, ST_OUT_FULL = 0, 1, 2
 # Operation classes the kernel counts (index into OPERATIONS; OP_NONE: a message without one).
 OPERATIONS = ("read", "write", "program", "diagnostics", "control", "file_transfer", "session", "other")
 OP_NONE = len(OPERATIONS)
+OP_HANDOFF = -1  # in the operation tables: a message the Python path must see (its roles are reversed)
 N_OPS = OP_NONE + 1
 # A message's kind: combo = side * 2 + is_response, side 0 sent by the flow's client (by ports), 1 by its server.
 N_COMBOS = 4

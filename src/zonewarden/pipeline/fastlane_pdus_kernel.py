@@ -37,6 +37,7 @@ from zonewarden.pipeline.fastlane_layout import (
     F_FIRST_DONE,
     F_S7,
     N_OPS,
+    OP_HANDOFF,
     OP_NONE,
     PRIME_DATA_SHIFT,
     PRIME_S7,
@@ -259,7 +260,7 @@ def s7_segment(data, pos, end, d, side, ts, work, runs, ops):  # type: ignore[no
                 return False, nr  # S7comm-plus, or no S7 at all: the Python analyzer decides
             else:
                 resp, function = _s7_job(data, ds, dl)
-                if resp < 0:
+                if resp < 0 or ops[OPS_S7, function] == OP_HANDOFF:
                     nr = hand_off(work, d, runs, nr, pos, length)
                 else:
                     work[C_FLAGS] |= F_S7
