@@ -13,6 +13,8 @@ from zonewarden.inventory.map_export import label, to_svg
 from zonewarden.model.assets import OP_CLASSES
 from zonewarden.store.db import Store
 
+MAX_ROWS = 1000  # per table: a report a browser opens in a second; the CLI lists everything
+
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1d2327;background:#fafbfc}
 header{background:#14324a;color:#fff;padding:18px 28px}header h1{margin:0;font-size:22px}
@@ -41,14 +43,36 @@ def _cell(value: Any) -> str:
     return escape(str(value))
 
 
+def _listed(assets: list[dict[str, Any]], edges: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The assets the table lists: all of them up to MAX_ROWS; past it industrial roles first, then the most
+    connected (an enterprise network or a flood of forged sources must not bury the plant)."""
+    if len(assets) <= MAX_ROWS:
+        return assets
+    degree: Counter[str] = Counter()
+    for e in edges:
+        degree[e["client"]] += 1
+        degree[e["server"]] += 1
+    ranked = sorted(assets, key=lambda a: (a.get("role") in (None, "it_host"), -degree[a["asset_id"]]))
+    keep = {a["asset_id"] for a in ranked[:MAX_ROWS]}
+    return [a for a in assets if a["asset_id"] in keep]
+
+
+def _more(shown: int, total: int, what: str, command: str) -> str:
+    if shown >= total:
+        return ""
+    return (f'<p class="muted">{shown:,} of {total:,} {what} listed here; <code>{escape(command)}</code> '
+            "lists them all.</p>")
+
+
 def render(store: Store) -> str:
-    assets = sorted(store.load_assets().values(), key=lambda a: (a.get("purdue_level") is None,
-                                                                 a.get("purdue_level") or 0, label(a)))
+    all_assets = sorted(store.load_assets().values(), key=lambda a: (a.get("purdue_level") is None,
+                                                                     a.get("purdue_level") or 0, label(a)))
     edges = store.load_edges()
     changes = store.changes()
+    assets = _listed(all_assets, edges)
     analyses = store.analyses()
-    names = {a["asset_id"]: label(a) for a in assets}
-    roles = Counter(a.get("role") or "unknown" for a in assets)
+    names = {a["asset_id"]: label(a) for a in all_assets}
+    roles = Counter(a.get("role") or "unknown" for a in all_assets)
     protocols = sorted({e["proto"] for e in edges})
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -60,7 +84,7 @@ def render(store: Store) -> str:
             f"{_fmt_ts(max(a['ts_last'] for a in analyses if a['ts_last']))}") if any(
         a["ts_first"] for a in analyses) else "no traffic"
     out += ['<h2 id="overview">Overview</h2><div class="cards">',
-            f'<div class="card"><b>{len(assets)}</b>assets</div>',
+            f'<div class="card"><b>{len(all_assets)}</b>assets</div>',
             f'<div class="card"><b>{len(edges)}</b>communication edges</div>',
             f'<div class="card"><b>{len(protocols)}</b>protocols</div>',
             f'<div class="card"><b>{len(changes)}</b>changes in the last run</div></div>',
@@ -98,7 +122,9 @@ def render(store: Store) -> str:
             f"used {_cell(a['protocols'].get('used'))}</td>"
             f"<td>{_fmt_ts(a.get('first_seen'))}<br>{_fmt_ts(a.get('last_seen'))}</td></tr>")
     out.append("</tbody></table>")
-    out += ['<h2 id="map">Communication map (Purdue layers)</h2><div class="map">', to_svg(assets, edges), "</div>"]
+    out.append(_more(len(assets), len(all_assets), "assets", "zonewarden assets --format csv"))
+    out += ['<h2 id="map">Communication map (Purdue layers)</h2><div class="map">', to_svg(all_assets, edges),
+            "</div>"]
     matrix: dict[str, Counter[str]] = defaultdict(Counter)
     for e in edges:
         matrix[e["proto"]].update(e["operations"])
@@ -113,7 +139,7 @@ def render(store: Store) -> str:
     out += ['<h2 id="edges">Edges</h2><table><thead><tr><th>client</th><th>server</th><th>protocol</th>'
             "<th>operations</th><th>flows</th><th>packets</th><th>bytes</th><th>first / last seen</th></tr></thead>"
             "<tbody>"]
-    for e in sorted(edges, key=lambda e: -e["bytes"]):
+    for e in sorted(edges, key=lambda e: -e["bytes"])[:MAX_ROWS]:
         ops = ", ".join(f"{k} {v}" for k, v in sorted(e["operations"].items()))
         out.append(f"<tr><td>{escape(names.get(e['client'], e['client']))}</td>"
                    f"<td>{escape(names.get(e['server'], e['server']))}</td><td>{escape(e['proto'])}</td>"
@@ -121,16 +147,22 @@ def render(store: Store) -> str:
                    f"<td class=\"num\">{e['bytes']}</td><td>{_fmt_ts(e['first_seen'])}<br>{_fmt_ts(e['last_seen'])}"
                    "</td></tr>")
     out.append("</tbody></table>")
+    out.append(_more(min(len(edges), MAX_ROWS), len(edges), "edges (the most bytes first)",
+                     "zonewarden map --format csv"))
     out += ['<h2 id="changes">Changes since the previous analysis</h2>']
     if changes:
+        kinds = Counter(c["kind"] for c in changes)
+        out.append("<p>" + ", ".join(f"{escape(k)} {n:,}" for k, n in kinds.most_common()) + "</p>")
         out.append("<table><thead><tr><th>change</th><th>asset / edge</th><th>detail</th></tr></thead><tbody>")
-        for c in changes:
+        for c in changes[:MAX_ROWS]:
             subject = names.get(c.get("asset_id") or "", c.get("asset_id") or "")
             if c["kind"] in ("new_edge", "new_operation"):
                 subject = f"{names.get(c['client'], c['client'])} -> {names.get(c['server'], c['server'])}"
             detail = ", ".join(f"{k}: {v}" for k, v in c.items() if k not in ("kind", "asset_id", "client", "server"))
             out.append(f"<tr><td>{escape(c['kind'])}</td><td>{escape(str(subject))}</td><td>{escape(detail)}</td></tr>")
         out.append("</tbody></table>")
+        out.append(_more(min(len(changes), MAX_ROWS), len(changes), "changes",
+                         "zonewarden analyze --json FILE (at the analysis)"))
     else:
         out.append("<p>No changes.</p>")
     out.append("</main></body></html>")
