@@ -266,3 +266,25 @@ def test_a_value_stated_again_stays_current_in_later_analyses(tmp_path: Path) ->
                                                 ("v1", [])][day]
     restated = [e for e in asset["evidence"] if e["attribute"] == "firmware" and e["value"] == "v1"]
     assert len(restated) == 1 and restated[0]["ts"] > T_FIRST / 1e9 + 2 * DAY_NS / 1e9
+
+
+def test_an_analysis_touches_what_it_saw_and_vanishes_what_the_previous_one_saw(tmp_path: Path) -> None:
+    """Appending captures to a big store costs their own size: untouched assets are neither read nor written,
+    and "vanished" means seen by the previous analysis, not by any earlier one."""
+    store = Store(str(tmp_path / "z.db"))
+    plc, hmi, other = "10.20.1.10", "10.20.1.20", "10.20.1.30"
+    runs = [[(hmi, plc, 50100, 502, [READ])], [(other, hmi, 50200, 502, [READ])], [(other, hmi, 50300, 502, [READ])]]
+    statements: list[str] = []
+    results = []
+    for day, sessions in enumerate(runs):
+        if day == 2:
+            event.listen(store.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+        results.append(analyze([str(_capture(tmp_path / f"{day}.pcap", T_FIRST + day * DAY_NS, sessions))], store))
+    third = list(statements)
+    by_ip = {a["ips"][0]: aid for aid, a in store.load_assets().items()}
+    vanished = [[c["asset_id"] for c in r.changes if c["kind"] == "vanished_asset"] for r in results]
+    assert vanished == [[], [by_ip[plc]], []]  # the PLC went missing once, not again at every analysis
+    assert {a.asset_id for a in results[2].assets} == {by_ip[hmi], by_ip[other]}
+    # The third run read the assets it saw by id, not the whole table.
+    reads = [q for q in third if q.lstrip().upper().startswith("SELECT") and "FROM assets" in q]
+    assert reads and all(" IN " in q.upper() or "analysis_id" in q for q in reads), reads

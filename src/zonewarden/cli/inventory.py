@@ -49,7 +49,8 @@ def _display(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
 @db_option
 @click.option("--report", type=click.Path(dir_okay=False, writable=True), help="Write the HTML report here.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, writable=True),
-              help="Write assets, edges and changes as JSON here.")
+              help="Write this run's assets and edges (as merged into the store) and its changes as JSON here; "
+                   "`zonewarden assets` and `map` list the whole store.")
 @click.option("--overrides", type=click.Path(exists=True, dir_okay=False),
               help="YAML file of attributes you know (name, role, zone, Purdue level...); kept across analyses.")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr (only on a terminal).")
@@ -92,7 +93,7 @@ def analyze(captures: tuple[str, ...], db: str, report: str | None, json_out: st
         print_summary(result.summary)
         roles = Counter(a["role"] or "unknown" for a in assets)
         levels = Counter("?" if a["purdue_level"] is None else str(a["purdue_level"]) for a in assets)
-        click.echo(f"assets: {len(assets)} in the store, {result.run_assets} seen in this run"
+        click.echo(f"assets: {store.count_assets()} in the store, {result.run_assets} seen in this run"
                    + (f" ({result.probed_only} probed addresses never answered)" if result.probed_only else "")
                    + (f" ({result.unproven_only} addresses only tried to open a connection or two, never proving "
                       "they got the answer: spoofable, not made assets)" if result.unproven_only else ""),
@@ -101,8 +102,9 @@ def analyze(captures: tuple[str, ...], db: str, report: str | None, json_out: st
             click.echo(f"address limit hit: the inventory follows {MAX_ADDRESSES:,} IP and {MAX_ADDRESSES:,} MAC "
                        f"addresses; {result.refused_addresses:,} sightings of further addresses were counted, not "
                        "followed (a flood of forged sources?)", err=True)
-        click.echo("by role: " + ", ".join(f"{k} {v}" for k, v in roles.most_common()), err=True)
-        click.echo("by Purdue level: " + ", ".join(f"{k} {v}" for k, v in sorted(levels.items())), err=True)
+        click.echo("seen in this run, by role: " + ", ".join(f"{k} {v}" for k, v in roles.most_common()), err=True)
+        click.echo("seen in this run, by Purdue level: " + ", ".join(f"{k} {v}" for k, v in sorted(levels.items())),
+                   err=True)
         click.echo("events: " + (", ".join(f"{k} {v}" for k, v in sorted(result.events_by_protocol.items()))
                                  or "none"), err=True)
         talkers = sorted(result.edges, key=lambda e: -e["bytes"])[:5]

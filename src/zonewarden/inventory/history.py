@@ -47,9 +47,14 @@ def merge_evidence(old: list[Evidence], new: list[Evidence]) -> list[Evidence]:
 
 
 def merge(stored: dict[str, dict[str, Any]], new_assets: list[Asset], stored_edges: list[dict[str, Any]],
-          new_edges: list[Edge], overrides: dict[str, dict[str, Any]]) -> tuple[list[Asset], list[dict[str, Any]],
-                                                                                 list[dict[str, Any]]]:
-    """Returns (every asset after the merge, every edge after the merge, changes)."""
+          new_edges: list[Edge], overrides: dict[str, dict[str, Any]], previous: dict[str, list[str]] | None = None,
+          ) -> tuple[list[Asset], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Returns (the assets after the merge, the edges after the merge, changes).
+
+    ``stored`` and ``stored_edges`` need only hold what the run touches (its assets, the assets with
+    overrides, the edges between its assets): what they leave out is unchanged. An asset has vanished when
+    the previous analysis saw it and this one does not: ``previous`` maps those asset ids to their addresses
+    (default: every asset of ``stored``)."""
     changes: list[dict[str, Any]] = []
     merged: dict[str, Asset] = {aid: asset_from_dict(d) for aid, d in stored.items()}
     for new in new_assets:
@@ -75,8 +80,10 @@ def merge(stored: dict[str, dict[str, Any]], new_assets: list[Asset], stored_edg
                 changes.append({"kind": "changed_attribute", "asset_id": old.asset_id, "attribute": k,
                                 "old": before[k], "new": getattr(old, k)})
     seen = {a.asset_id for a in new_assets}
-    for aid in sorted(set(stored) - seen):
-        changes.append({"kind": "vanished_asset", "asset_id": aid, "ips": stored[aid].get("ips", [])})
+    if previous is None:
+        previous = {aid: d.get("ips", []) for aid, d in stored.items()}
+    for aid in sorted(set(previous) - seen):
+        changes.append({"kind": "vanished_asset", "asset_id": aid, "ips": previous[aid]})
     for aid, values in overrides.items():
         if aid in merged:
             apply_overrides(merged[aid], values)

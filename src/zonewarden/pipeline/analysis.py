@@ -136,18 +136,22 @@ def analyze(inputs: Sequence[str], store: Store, progress: Callable[[int], None]
     run_assets, run_edges = builder.build()
     if builder.refused:
         pipeline.summary.limits["inventory_addresses_refused"] = builder.refused
-    stored = store.load_assets()
     unmatched: list[dict[str, str]] = []
     if overrides:
         from zonewarden.inventory.history import asset_from_dict
         from zonewarden.inventory.overrides import resolve as resolve_overrides
 
-        candidates = run_assets + [asset_from_dict(d) for aid, d in stored.items()]
+        # Matching by address may name any stored asset: the whole store, only when overrides are given.
+        candidates = run_assets + [asset_from_dict(d) for aid, d in store.load_assets().items()]
         found, unmatched = resolve_overrides(overrides, candidates)
         for aid, values in found.items():
             for attribute, value in values.items():
                 store.set_override(aid, attribute, value, "overrides file")
-    assets, edges, changes = merge(stored, run_assets, store.load_edges(), run_edges, store.load_overrides())
+    # What this run touches, not the whole store: an analysis costs its own size however big the store grows.
+    user_set = store.load_overrides()
+    touched = {a.asset_id for a in run_assets} | set(user_set)
+    assets, edges, changes = merge(store.load_assets(touched), run_assets, store.load_edges(touched), run_edges,
+                                   user_set, store.latest_analysis_assets())
     summary = pipeline.summary.as_dict()
     summary["events"] = counts
     analysis_id = store.save_analysis(inputs=fingerprints, summary=summary, ts_first=ts_first, ts_last=ts_last,

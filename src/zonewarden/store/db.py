@@ -7,14 +7,14 @@ was before the run.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, delete, event, insert, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, delete, event, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -52,6 +52,11 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+# Ids listed in one IN (...) query (SQLite allows 32,766 parameters, PostgreSQL 65,535); past it the
+# whole table is read and filtered, which is one statement too.
+MAX_LISTED_IDS = 30_000
+
+
 class Store:
     def __init__(self, target: str = DEFAULT_DB) -> None:
         self.url = _url(target)
@@ -86,24 +91,45 @@ class Store:
             return {fingerprint: path for fingerprint, path in conn.execute(select(s.inputs.c.fingerprint,
                                                                                    s.inputs.c.path))}
 
-    def load_assets(self) -> dict[str, dict[str, Any]]:
-        """Every stored asset (Asset JSON) with its evidence list."""
+    def load_assets(self, ids: Collection[str] | None = None) -> dict[str, dict[str, Any]]:
+        """The stored assets (Asset JSON) with their evidence lists: every one, or those of ``ids``."""
         ev = s.evidence.c
+        asset_query = select(s.assets.c.asset_id, s.assets.c.data)
+        evidence_query = select(ev.asset_id, ev.attribute, ev.value, ev.proto, ev.ts, ev.flow_id, ev.confidence)
+        if ids is not None and len(ids) <= MAX_LISTED_IDS:
+            asset_query = asset_query.where(s.assets.c.asset_id.in_(sorted(ids)))
+            evidence_query = evidence_query.where(ev.asset_id.in_(sorted(ids)))
         with _gc_paused(), self.engine.connect() as conn:
-            out = {asset_id: dict(data, evidence=[])
-                   for asset_id, data in conn.execute(select(s.assets.c.asset_id, s.assets.c.data))}
-            rows = conn.execute(select(ev.asset_id, ev.attribute, ev.value, ev.proto, ev.ts, ev.flow_id, ev.confidence)
-                                .order_by(ev.id))
+            out = {asset_id: dict(data, evidence=[]) for asset_id, data in conn.execute(asset_query)
+                   if ids is None or asset_id in ids}
+            rows = conn.execute(evidence_query.order_by(ev.id))
             for asset_id, attribute, value, proto, ts, flow_id, confidence in rows:
                 if asset_id in out:
                     out[asset_id]["evidence"].append({"attribute": attribute, "value": value, "proto": proto, "ts": ts,
                                                       "flow_id": flow_id, "confidence": confidence})
         return out
 
-    def load_edges(self) -> list[dict[str, Any]]:
+    def load_edges(self, ids: Collection[str] | None = None) -> list[dict[str, Any]]:
+        """The stored edges: every one, or those between assets of ``ids``."""
+        query = select(s.edges)
+        if ids is not None and len(ids) <= MAX_LISTED_IDS:
+            query = query.where(s.edges.c.client.in_(sorted(ids)))
         with self.engine.connect() as conn:
             return [dict(r.data, client=r.client, server=r.server, proto=r.proto, first_seen=r.first_seen,
-                         last_seen=r.last_seen) for r in conn.execute(select(s.edges))]
+                         last_seen=r.last_seen) for r in conn.execute(query)
+                    if ids is None or (r.client in ids and r.server in ids)]
+
+    def latest_analysis_assets(self) -> dict[str, list[str]]:
+        """The assets the latest analysis saw (asset id -> IP addresses): what the next one may find vanished."""
+        a = s.assets.c
+        latest = select(func.max(s.analyses.c.id)).scalar_subquery()
+        with self.engine.connect() as conn:
+            return {asset_id: data.get("ips", []) for asset_id, data
+                    in conn.execute(select(a.asset_id, a.data).where(a.analysis_id == latest))}
+
+    def count_assets(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(s.assets)).scalar_one())
 
     def load_overrides(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -177,8 +203,10 @@ class Store:
 
 
 def _write_assets(conn: Connection, aid: int, assets: list[dict[str, Any]], seen: set[str]) -> None:
-    last_analysis = {asset_id: analysis_id for asset_id, analysis_id
-                     in conn.execute(select(s.assets.c.asset_id, s.assets.c.analysis_id))}
+    query = select(s.assets.c.asset_id, s.assets.c.analysis_id)
+    if len(assets) <= MAX_LISTED_IDS:
+        query = query.where(s.assets.c.asset_id.in_(sorted(a["asset_id"] for a in assets)))
+    last_analysis = {asset_id: analysis_id for asset_id, analysis_id in conn.execute(query)}
     _upsert(conn, s.assets, [
         {"asset_id": a["asset_id"], "data": {k: v for k, v in a.items() if k != "evidence"},
          "first_seen": a["first_seen"], "last_seen": a["last_seen"],
@@ -193,10 +221,12 @@ def _write_evidence(conn: Connection, assets: list[dict[str, Any]]) -> None:
 
     A stored row keeps its place in the order."""
     ev = s.evidence.c
+    written = {a["asset_id"] for a in assets}
+    query = select(ev.id, ev.asset_id, ev.attribute, ev.value_key, ev.proto, ev.ts, ev.flow_id, ev.confidence)
+    if len(written) <= MAX_LISTED_IDS:
+        query = query.where(ev.asset_id.in_(sorted(written)))
     stored = {(asset_id, attribute, value_key, proto): (id_, ts, flow_id, confidence)
-              for id_, asset_id, attribute, value_key, proto, ts, flow_id, confidence
-              in conn.execute(select(ev.id, ev.asset_id, ev.attribute, ev.value_key, ev.proto, ev.ts, ev.flow_id,
-                                     ev.confidence))}
+              for id_, asset_id, attribute, value_key, proto, ts, flow_id, confidence in conn.execute(query)}
     kept: set[tuple[str, str, str, str]] = set()
     new, restated = [], []
     for a in assets:
@@ -210,7 +240,6 @@ def _write_evidence(conn: Connection, assets: list[dict[str, Any]]) -> None:
             if row[1:] != (e["ts"], e["flow_id"], e["confidence"]):
                 restated.append({"restated_id": row[0], "ts": e["ts"], "flow_id": e["flow_id"],
                                  "confidence": e["confidence"]})
-    written = {a["asset_id"] for a in assets}
     dropped = [{"dropped_id": row[0]} for key, row in stored.items() if key[0] in written and key not in kept]
     if dropped:
         conn.execute(delete(s.evidence).where(ev.id == bindparam("dropped_id")), dropped)
