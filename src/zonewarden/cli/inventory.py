@@ -93,11 +93,12 @@ def analyze(captures: tuple[str, ...], db: str, report: str | None, json_out: st
         print_summary(result.summary)
         roles = Counter(a["role"] or "unknown" for a in assets)
         levels = Counter("?" if a["purdue_level"] is None else str(a["purdue_level"]) for a in assets)
+        left_out = [f"{result.probed_only} probed address(es) that never answered"] if result.probed_only else []
+        if result.unproven_only:
+            left_out.append(f"{result.unproven_only} address(es) that only tried to open a connection or two, "
+                            "never showing they got the answer (forgeable)")
         click.echo(f"assets: {store.count_assets()} in the store, {result.run_assets} seen in this run"
-                   + (f" ({result.probed_only} probed addresses never answered)" if result.probed_only else "")
-                   + (f" ({result.unproven_only} addresses only tried to open a connection or two, never proving "
-                      "they got the answer: spoofable, not made assets)" if result.unproven_only else ""),
-                   err=True)
+                   + (f"; not made assets: {', '.join(left_out)}" if left_out else ""), err=True)
         if result.refused_addresses:
             click.echo(f"address limit hit: the inventory follows {MAX_ADDRESSES:,} IP and {MAX_ADDRESSES:,} MAC "
                        f"addresses; {result.refused_addresses:,} sightings of further addresses were counted, not "
