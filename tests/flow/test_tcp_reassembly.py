@@ -438,6 +438,28 @@ def test_budget_rejects_what_does_not_fit_and_over_release() -> None:
         budget.release(1)
 
 
+def test_budget_peak_counts_what_was_asked_for_since_the_last_reset() -> None:
+    """``events --workers`` adds the workers' peaks: at most the capacity means no stream was refused."""
+    budget = ReassemblyBudget(10)
+    assert budget.reserve(6) and budget.peak == 6
+    budget.release(6)
+    assert budget.peak == 6  # the most held at once, not what is held now
+    assert not budget.reserve(11)
+    assert budget.peak == 11 > budget.capacity  # a refusal shows
+    budget.reset_peak()
+    assert budget.peak == 0
+    assert budget.reserve(4) and budget.peak == 4
+
+
+def test_segment_takes_the_flags_as_the_tcp_header_has_them() -> None:
+    r, _, _ = make()
+    th_ack_psh = 0x18
+    assert r.segment(ISN, b"", 0x02 | 0x10, 1, 1) == []  # SYN+ACK
+    assert r.segment(ISN + 1, MODBUS_READ_REQ, th_ack_psh, 2, 2) == [Chunk(0, MODBUS_READ_REQ, 0, 2, 2)]
+    assert r.segment(ISN + 13, b"", 0x01 | 0x10, 3, 3) == []  # FIN+ACK
+    assert r.finished
+
+
 @pytest.mark.parametrize(
     "field", ["max_buffered_per_direction", "max_segments_per_direction", "max_total_buffered"]
 )

@@ -6,6 +6,7 @@ should not pay for it at start-up.
 
 from __future__ import annotations
 
+import codecs
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -18,11 +19,24 @@ import click
 from zonewarden.pipeline.packets import RunSummary
 
 
-def write_jsonl(rows: list[Any], out: IO[str]) -> None:
-    if rows:
+def write_jsonl(rows: list[Any] | bytes | bytearray, out: IO[str]) -> None:
+    """``rows`` as JSON lines, or ``rows`` as they are when they are lines already encoded."""
+    if not rows:
+        return
+    if isinstance(rows, bytes | bytearray):
+        lines = rows
+    else:
         import msgspec  # loaded with the first rows: the flows command writes its JSONL itself
 
-        out.write(msgspec.json.Encoder().encode_lines(rows).decode())
+        lines = msgspec.json.Encoder().encode_lines(rows)
+    binary = getattr(out, "buffer", None)
+    if binary is not None and codecs.lookup(getattr(out, "encoding", None) or "ascii").name == "utf-8":
+        # The encoder's bytes are already UTF-8: write them under the text layer (flushed first, to keep the
+        # order) rather than decode them to text for the text layer to encode again.
+        out.flush()
+        binary.write(lines)
+    else:
+        out.write(lines.decode())
 
 
 @contextmanager

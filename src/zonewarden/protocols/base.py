@@ -52,12 +52,21 @@ class FlowContext:
 
     def header(self, direction: int, ts_ns: int, frame: int) -> dict[str, Any]:
         """The common event fields for a message sent in ``direction`` (0 from orig, 1 from resp)."""
-        if direction == 0:
-            src, dst, sport, dport = self.orig, self.resp, self.orig_port, self.resp_port
-        else:
-            src, dst, sport, dport = self.resp, self.orig, self.resp_port, self.orig_port
+        src, dst, sport, dport = self.ends(direction)
         return {"ts": ts_ns / 1e9, "src": src, "dst": dst, "sport": sport, "dport": dport,
                 "flow_id": self.flow_id, "frame": frame}
+
+    def ends(self, direction: int) -> tuple[str, str, int | None, int | None]:
+        """``(src, dst, sport, dport)`` of a message sent in ``direction``.
+
+        The analyzers of the busiest protocols build their events from these (with ``ts``, ``flow_id`` and
+        ``frame``) rather than unpacking ``header``, and with at most 15 keyword arguments: the common and
+        the required fields, the optional ones set after. Unpacking a dict into a call, or passing more than 15
+        keywords (CPython then compiles the call to build a dict first), costs more than the rest of the event.
+        """
+        if direction == 0:
+            return self.orig, self.resp, self.orig_port, self.resp_port
+        return self.resp, self.orig, self.resp_port, self.orig_port
 
 
 class Analyzer:

@@ -24,6 +24,7 @@ from zonewarden.protocols.dnp3.wire_link import (
     parse_link_header,
     parse_transport,
 )
+from zonewarden.protocols.dnp3.wire_objects import decode_fixed, fixed_layout
 
 
 def h(text: str) -> bytes:
@@ -352,3 +353,22 @@ def test_object_walk_never_raises_on_garbage(data: bytes) -> None:
 def test_link_parser_raises_only_decode_errors(data: bytes) -> None:
     with contextlib.suppress(DecodeError):
         wire_parse(b"\x05\x64" + data)
+
+
+def test_fixed_layouts_decode_each_field_to_its_attribute() -> None:
+    # g32v7 (fFT): flags 0x01, float 1.5, 48-bit time 1000; g12v1 (C): CROB latch on, count 1, 100/200 ms, status 0
+    p = decode_fixed("g32v7", "fFT", bytes.fromhex("01 0000c03f e80300000000"), 0, 7)
+    assert (p.object, p.index, p.flags, p.value, p.time) == ("g32v7", 7, 1, 1.5, 1000)
+    crob = decode_fixed("g12v1", "C", bytes.fromhex("03 01 64000000 c8000000 80"), 0, None)
+    assert (crob.control_code, crob.count, crob.on_time, crob.off_time, crob.status, crob.value) == (3, 1, 100, 200, 0,
+                                                                                                  None)
+    nan = decode_fixed("g30v5", "fF", bytes.fromhex("01 0000c07f"), 0, 0)
+    assert nan.flags == 1 and nan.value is None  # not finite: null
+    assert decode_fixed("g2v2", "qT", bytes.fromhex("81 000000000000"), 0, 3).value == 1  # the state bit
+
+
+def test_a_layout_with_a_number_after_a_float_is_refused() -> None:
+    """The compiled layout lets the first value field win; after a float that decodes to null a later one
+    would have to, which only decoding can tell."""
+    with pytest.raises(ValueError, match="after a float"):
+        fixed_layout("FU")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
 
 from zonewarden.errors import Malformed, NeedMoreData
 from zonewarden.protocols.base import (
@@ -69,7 +68,7 @@ class _Reassembly:
     oversized: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Request:
     function_code: int
     frame: int
@@ -182,48 +181,56 @@ class Dnp3Session(Analyzer):
 
     def _event(self, direction: int, h: LinkHeader, ts_ns: int, frame: int, apdu: Apdu | None, size: int,
                segments: int, request: _Request | None = None) -> Dnp3Event:
-        common: dict[str, Any] = dict(
+        ctx, prm = self.ctx, h.prm
+        src, dst, sport, dport = ctx.ends(direction)
+        event = Dnp3Event(  # the common and link fields; at most 15 keywords (see FlowContext.ends)
+            ts=ts_ns / 1e9, src=src, dst=dst, sport=sport, dport=dport,
+            is_response=not prm if apdu is None else apdu.is_response, flow_id=ctx.flow_id, frame=frame,
             link_src=h.src, link_dst=h.dst, link_function=h.function,
-            link_function_name=link_function_name(h.function, h.prm), link_primary=h.prm, link_dir=h.dir)
-        if apdu is None:
-            return Dnp3Event(**self.ctx.header(direction, ts_ns, frame), is_response=not h.prm, **common)
-        attrs = apdu.attributes
-        # Identity comes from the outstation describing itself; a master writing g0 attributes (location,
-        # device name) stays in device_attributes only, or the outstation's identity would land on the master.
-        identity = attrs if apdu.is_response else {}
-        return Dnp3Event(
-            **self.ctx.header(direction, ts_ns, frame),
-            is_response=apdu.is_response,
-            **common,
-            function_code=apdu.function_code,
-            function=function_name(apdu.function_code),
-            seq=apdu.seq, fir=apdu.fir, fin=apdu.fin, con=apdu.con, uns=apdu.uns,
-            unsolicited=apdu.function_code == FC_UNSOLICITED,
-            iin=apdu.iin,
-            iin_flags=iin_names(apdu.iin) if apdu.iin is not None else None,
-            objects=apdu.objects,
-            qualifiers=[o.qualifier for o in apdu.headers],
-            ranges=[list(o.range) for o in apdu.headers],
-            points=apdu.points or None,
-            points_total=apdu.points_total,
-            device_attributes={attribute_name(k): v for k, v in sorted(attrs.items())} or None,
-            vendor_name=_text(identity.get(ATTR_MANUFACTURER)),
-            product_name=_text(identity.get(ATTR_PRODUCT)),
-            software_version=_text(identity.get(ATTR_SOFTWARE_VERSION)),
-            hardware_version=_text(identity.get(ATTR_HARDWARE_VERSION)),
-            serial_number=_text(identity.get(ATTR_SERIAL_NUMBER)),
-            device_name=_text(identity.get(ATTR_DEVICE_NAME)),
-            location=_text(identity.get(ATTR_LOCATION)),
-            secure_auth=(SA_VARIATIONS.get(apdu.sa_variation, f"unknown-{apdu.sa_variation}")
-                         if apdu.sa_variation is not None else None),
-            auth_user=apdu.auth_user,
-            auth_error=apdu.auth_error,
-            file_name=apdu.file_name,
-            fragment_size=size,
-            segments=segments,
-            request_function=request.function_code if request else None,
-            request_frame=request.frame if request else None,
+            link_function_name=link_function_name(h.function, prm), link_primary=prm, link_dir=h.dir,
         )
+        if apdu is None:  # a link-layer frame without user data
+            return event
+        fc = apdu.function_code
+        event.function_code = fc
+        event.function = function_name(fc)
+        event.seq, event.fir, event.fin, event.con, event.uns = apdu.seq, apdu.fir, apdu.fin, apdu.con, apdu.uns
+        event.unsolicited = fc == FC_UNSOLICITED
+        if apdu.iin is not None:
+            event.iin = apdu.iin
+            event.iin_flags = iin_names(apdu.iin)
+        event.objects = apdu.objects
+        event.qualifiers = [o.qualifier for o in apdu.headers]
+        event.ranges = [list(o.range) for o in apdu.headers]
+        event.points = apdu.points or None
+        event.points_total = apdu.points_total
+        event.fragment_size = size
+        event.segments = segments
+        # The fields below are absent from most messages: set only when present (null otherwise, as declared).
+        attrs = apdu.attributes
+        if attrs:
+            event.device_attributes = {attribute_name(k): v for k, v in sorted(attrs.items())}
+            if apdu.is_response:
+                # Identity comes from the outstation describing itself; a master writing g0 attributes (location,
+                # device name) stays in device_attributes only, or the outstation's identity would land on the
+                # master.
+                event.vendor_name = _text(attrs.get(ATTR_MANUFACTURER))
+                event.product_name = _text(attrs.get(ATTR_PRODUCT))
+                event.software_version = _text(attrs.get(ATTR_SOFTWARE_VERSION))
+                event.hardware_version = _text(attrs.get(ATTR_HARDWARE_VERSION))
+                event.serial_number = _text(attrs.get(ATTR_SERIAL_NUMBER))
+                event.device_name = _text(attrs.get(ATTR_DEVICE_NAME))
+                event.location = _text(attrs.get(ATTR_LOCATION))
+        if apdu.sa_variation is not None:
+            event.secure_auth = SA_VARIATIONS.get(apdu.sa_variation, f"unknown-{apdu.sa_variation}")
+            event.auth_user = apdu.auth_user
+            event.auth_error = apdu.auth_error
+        if apdu.file_name is not None:
+            event.file_name = apdu.file_name
+        if request is not None:
+            event.request_function = request.function_code
+            event.request_frame = request.frame
+        return event
 
     # ---- framing of a run of bytes into link frames (a TCP buffer or a UDP datagram)
     def frames_in(self, direction: int, buf: bytes | bytearray, ts_ns: int, frame: int, final: bool) -> int:
@@ -301,9 +308,13 @@ class Dnp3Analyzer(Dnp3Session, StreamAnalyzer):
         if self.rejected:
             return
         buf = self._buf[direction]
-        buf += data
-        used = self.frames_in(direction, buf, ts_ns, frame, final=False)
-        del buf[:used]
+        if buf:  # part of a frame was waiting for the rest
+            buf += data
+            used = self.frames_in(direction, buf, ts_ns, frame, final=False)
+            del buf[:used]
+        else:  # the common case: frame the segment in place, keep only what is left over
+            used = self.frames_in(direction, data, ts_ns, frame, final=False)
+            buf += data[used:]
         self._fresh[direction] = False
 
     def resume(self, state: Resume) -> None:

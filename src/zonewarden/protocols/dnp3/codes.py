@@ -97,17 +97,20 @@ CONTROL_TRIP_CLOSE: dict[int, str] = {0: "nul", 1: "close", 2: "trip", 3: "reser
 
 
 def function_name(code: int) -> str:
-    return FUNCTIONS.get(code, f"unknown-{code}")
+    return FUNCTIONS.get(code) or f"unknown-{code}"
 
 
 def link_function_name(function: int, primary: bool) -> str:
     table = LINK_PRIMARY if primary else LINK_SECONDARY
-    return table.get(function, f"unknown-{function}")
+    return table.get(function) or f"unknown-{function}"
+
+
+_IIN_HIGH_FIRST = sorted(IIN_BITS.items(), reverse=True)
 
 
 def iin_names(iin: int) -> list[str]:
-    return [name for bit, name in sorted(IIN_BITS.items(), key=lambda kv: -kv[0]) if iin & bit]
+    return [name for bit, name in _IIN_HIGH_FIRST if iin & bit] if iin else []
 
 
 def attribute_name(variation: int) -> str:
-    return DEVICE_ATTRIBUTES.get(variation, f"attribute-{variation}")
+    return DEVICE_ATTRIBUTES.get(variation) or f"attribute-{variation}"

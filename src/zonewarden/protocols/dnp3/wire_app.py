@@ -23,7 +23,7 @@ from zonewarden.protocols.dnp3.wire_objects import (
     SA_GROUP,
     SIZES,
     decode_attribute,
-    decode_fixed,
+    fixed_layout,
     is_empty,
     packed_bits,
 )
@@ -48,17 +48,14 @@ _PREFIX = {0: (0, ""), 1: (1, "index"), 2: (2, "index"), 3: (4, "index"), 4: (1,
            6: (4, "size")}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ObjectHeader:
     group: int
     variation: int
     qualifier: int
     range: tuple[int, ...]  # (start, stop), (count,) or () for "all points"
     count: int
-
-    @property
-    def name(self) -> str:
-        return f"g{self.group}v{self.variation}"
+    name: str  # g<group>v<variation>
 
 
 @dataclass(slots=True)
@@ -139,9 +136,11 @@ class _Walker:
         fc = apdu.function_code
         self.data_function = fc in DATA_REQUESTS or fc in RESPONSE_FUNCTIONS
 
-    def need(self, pos: int, n: int, what: str) -> None:
+    def need(self, pos: int, n: int, name: str, what: str) -> None:
+        """Stop unless ``n`` bytes are left at ``pos`` (``what`` of object ``name`` needs them)."""
         if pos + n > len(self.data):
-            raise _Stop("truncated_object", f"{what}: needs {n} bytes at offset {pos}, {len(self.data) - pos} left")
+            raise _Stop("truncated_object",
+                        f"{name} {what}: needs {n} bytes at offset {pos}, {len(self.data) - pos} left")
 
     def walk(self, pos: int) -> None:
         data, apdu = self.data, self.apdu
@@ -149,11 +148,12 @@ class _Walker:
             if len(apdu.objects) >= self.max_objects:
                 raise _Stop("too_many_objects", f"more than {self.max_objects} object headers")
             group, variation = data[pos], data[pos + 1]
-            apdu.objects.append(f"g{group}v{variation}")
-            self.need(pos, 3, f"g{group}v{variation} qualifier")
+            name = f"g{group}v{variation}"
+            apdu.objects.append(name)
+            self.need(pos, 3, name, "qualifier")
             qualifier = data[pos + 2]
             pos += 3
-            header, pos = self.range(group, variation, qualifier, pos)
+            header, pos = self.range(group, variation, qualifier, name, pos)
             apdu.headers.append(header)
             pos = self.points(header, pos)
         if pos < len(data):
@@ -163,14 +163,13 @@ class _Walker:
         if len(self.apdu.problems) < MAX_PROBLEMS:
             self.apdu.problems.append((kind, detail))
 
-    def range(self, group: int, variation: int, qualifier: int, pos: int) -> tuple[ObjectHeader, int]:
+    def range(self, group: int, variation: int, qualifier: int, name: str, pos: int) -> tuple[ObjectHeader, int]:
         prefix_code, range_code = (qualifier >> 4) & 7, qualifier & 0x0F
-        name = f"g{group}v{variation}"
         if prefix_code not in _PREFIX or range_code not in _RANGE:
             # Reserved codes: read as no prefix / no range field (no points), as Wireshark does, and go on.
             self.problem("bad_qualifier", f"{name}: reserved qualifier 0x{qualifier:02x}")
         width, kind = _RANGE.get(range_code, (0, "all"))
-        self.need(pos, width, f"{name} range")
+        self.need(pos, width, name, "range")
         raw = self.data[pos : pos + width]
         if kind == "ss":
             start = int.from_bytes(raw[: width // 2], "little")
@@ -188,7 +187,7 @@ class _Walker:
             rng = (count,)
         else:
             rng, count = (), 0
-        return ObjectHeader(group, variation, qualifier, rng, count), pos + width
+        return ObjectHeader(group, variation, qualifier, rng, count, name), pos + width
 
     def carries_data(self, h: ObjectHeader) -> bool:
         if (h.group, h.variation) in _ALWAYS_DATA:
@@ -209,7 +208,7 @@ class _Walker:
             return self.sized(h, pos, prefix_len)
         if not self.carries_data(h):
             size = count * prefix_len  # a request naming points by index: the indexes, no values
-            self.need(pos, size, f"{h.name} indexes")
+            self.need(pos, size, h.name, "indexes")
             return pos + size
         if h.group == DEVICE_ATTRIBUTES_GROUP:
             return self.attributes(h, pos, prefix_len)
@@ -218,7 +217,7 @@ class _Walker:
             if prefix_len:  # one octet per indexed point, the state in its low bits (as Wireshark reads it)
                 return self.fixed(h, pos, prefix_len, 1, "B", mask=(1 << bits) - 1)
             size = (count * bits + 7) // 8
-            self.need(pos, size, f"{h.name} packed values")
+            self.need(pos, size, h.name, "packed values")
             keep = min(count, self.budget())
             for i, v in enumerate(packed_bits(self.data, pos, keep, bits)):
                 self.apdu.points.append(Dnp3Point(object=h.name, index=self.index(h, i), value=v))
@@ -239,27 +238,37 @@ class _Walker:
     def fixed(self, h: ObjectHeader, pos: int, prefix_len: int, size: int, layout: str, mask: int = 0) -> int:
         step = prefix_len + size
         total = h.count * step
-        self.need(pos, total, f"{h.name} x{h.count}")
-        if layout:
+        self.need(pos, total, h.name, f"x{h.count}")
+        if not layout:
+            return pos + total
+        data, name, decode = self.data, h.name, fixed_layout(layout).point
+        if h.group == SA_GROUP:  # the object tells what the message is; no points
             for i in range(min(h.count, self.budget())):
-                at = pos + i * step
-                index = int.from_bytes(self.data[at : at + prefix_len], "little") if prefix_len else self.index(h, i)
-                p = decode_fixed(h.name, layout, self.data, at + prefix_len, index)
-                if mask and isinstance(p.value, int):
-                    p.value &= mask
-                if h.group == SA_GROUP:
-                    self.secure_auth(h.variation, self.data[at + prefix_len : at + step])
-                else:
-                    self.apdu.points.append(p)
+                at = pos + i * step + prefix_len
+                self.secure_auth(h.variation, data[at : at + size])
+            return pos + total
+        first = h.range[0] if len(h.range) == 2 else None  # index of the first point, when the range says
+        points = self.apdu.points
+        index: int | None
+        for i in range(min(h.count, self.budget())):
+            at = pos + i * step
+            if prefix_len:
+                index = int.from_bytes(data[at : at + prefix_len], "little")
+            else:
+                index = None if first is None else first + i
+            p = decode(name, data, at + prefix_len, index)
+            if mask and isinstance(p.value, int):
+                p.value &= mask
+            points.append(p)
         return pos + total
 
     def sized(self, h: ObjectHeader, pos: int, prefix_len: int) -> int:
         """Points each preceded by their own size (Secure Authentication, files, data sets...)."""
         for _ in range(h.count):  # progress: each pass consumes at least the prefix
-            self.need(pos, prefix_len, f"{h.name} object size")
+            self.need(pos, prefix_len, h.name, "object size")
             size = int.from_bytes(self.data[pos : pos + prefix_len], "little")
             pos += prefix_len
-            self.need(pos, size, f"{h.name} object of {size} bytes")
+            self.need(pos, size, h.name, f"object of {size} bytes")
             body = self.data[pos : pos + size]
             if h.group == SA_GROUP:
                 self.secure_auth(h.variation, body)
@@ -272,9 +281,9 @@ class _Walker:
         """g0 device attributes: each point is data type, length, value."""
         for i in range(h.count):  # progress: each pass consumes at least two bytes
             pos += prefix_len
-            self.need(pos, 2, f"{h.name} attribute header")
+            self.need(pos, 2, h.name, "attribute header")
             dtype, length = self.data[pos], self.data[pos + 1]
-            self.need(pos + 2, length, f"{h.name} attribute value")
+            self.need(pos + 2, length, h.name, "attribute value")
             value = decode_attribute(dtype, self.data[pos + 2 : pos + 2 + length])
             if value is not None and i == 0:
                 self.apdu.attributes[h.variation] = value

@@ -61,7 +61,7 @@ class BadCrc(Malformed):
         self.frame_size = frame_size
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LinkHeader:
     length: int
     control: int
@@ -89,14 +89,14 @@ class LinkHeader:
         return frame_size(self.length)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LinkFrame:
     header: LinkHeader
     user_data: bytes  # with the block CRCs removed
     size: int  # bytes the frame occupies on the wire
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TransportSegment:
     fin: bool
     fir: bool

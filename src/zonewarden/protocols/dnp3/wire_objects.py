@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Callable
+from typing import Any
 
 from zonewarden.protocols.dnp3.events import Dnp3Point
 
@@ -90,36 +92,97 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def _bit7(b: int) -> int:
+    return b >> 7
+
+
+def _bits67(b: int) -> int:
+    return (b >> 6) & 3
+
+
+def _low7(b: int) -> int:
+    return b & 0x7F
+
+
+def _u48(raw: bytes) -> int:
+    return int.from_bytes(raw, "little")
+
+
+# Per layout letter: its struct code, how many values that unpacks to, and what it sets as
+# (attribute, which of its values, conversion or None). Value letters (B and the numbers) set ``value`` only
+# when no earlier letter did; q, d and c set it always.
+_Sets = tuple[tuple[str, int, Callable[[Any], Any] | None], ...]
+_LETTERS: dict[str, tuple[str, int, _Sets]] = {
+    "f": ("B", 1, (("flags", 0, None),)),
+    "q": ("B", 1, (("flags", 0, None), ("value", 0, _bit7))),
+    "d": ("B", 1, (("flags", 0, None), ("value", 0, _bits67))),
+    "c": ("B", 1, (("status", 0, _low7), ("value", 0, _bit7))),
+    "s": ("B", 1, (("status", 0, _low7),)),
+    "B": ("B", 1, (("value", 0, None),)),
+    "x": ("x", 0, ()),
+    "u": ("H", 1, (("value", 0, None),)),
+    "i": ("h", 1, (("value", 0, None),)),
+    "U": ("I", 1, (("value", 0, None),)),
+    "I": ("i", 1, (("value", 0, None),)),
+    "F": ("f", 1, (("value", 0, _finite),)),
+    "D": ("d", 1, (("value", 0, _finite),)),
+    "T": ("6s", 1, (("time", 0, _u48),)),
+    "R": ("2x", 0, ()),
+    "C": ("BBIIB", 5, (("control_code", 0, None), ("count", 1, None), ("on_time", 2, None), ("off_time", 3, None),
+                       ("status", 4, _low7))),
+}
+_VALUE_IF_UNSET = frozenset("BuiUIFD")
+
+
+class _FixedLayout:
+    """A layout compiled once: one struct unpack per point, then each value to its attribute."""
+
+    __slots__ = ("_converted", "_plain", "_unpack_from")
+
+    def __init__(self, layout: str) -> None:
+        fmt, n = "<", 0
+        chosen: dict[str, tuple[int, Callable[[Any], Any] | None]] = {}
+        for c in layout:
+            code, count, sets = _LETTERS[c]
+            for attr, k, convert in sets:
+                if attr == "value" and c in _VALUE_IF_UNSET and "value" in chosen:
+                    if chosen["value"][1] is _finite:
+                        # A float that is not finite leaves value unset, for this letter to set at decode
+                        # time: a compiled layout cannot follow that (no layout of the table needs it).
+                        raise ValueError(f"layout {layout!r}: a value field after a float")
+                    continue
+                chosen[attr] = (n + k, convert)
+            fmt += code
+            n += count
+        st = struct.Struct(fmt)
+        if st.size != sum(_FIELD_SIZE[c] for c in layout):
+            raise ValueError(f"layout {layout!r} unpacks {st.size} bytes")
+        self._unpack_from = st.unpack_from
+        self._plain = tuple((attr, k) for attr, (k, convert) in chosen.items() if convert is None)
+        self._converted = tuple((attr, k, convert) for attr, (k, convert) in chosen.items() if convert is not None)
+
+    def point(self, name: str, data: bytes, pos: int, index: int | None) -> Dnp3Point:
+        values = self._unpack_from(data, pos)
+        p = Dnp3Point(object=name, index=index)
+        for attr, k in self._plain:
+            setattr(p, attr, values[k])
+        for attr, k, convert in self._converted:
+            setattr(p, attr, convert(values[k]))
+        return p
+
+
+# Every layout of the table, and "B" (packed points with an index prefix: one octet each), compiled.
+_COMPILED = {layout: _FixedLayout(layout) for layout in {*LAYOUTS.values(), "B"}}
+
+
+def fixed_layout(layout: str) -> _FixedLayout:
+    """The compiled form of ``layout``."""
+    return _COMPILED.get(layout) or _FixedLayout(layout)
+
+
 def decode_fixed(name: str, layout: str, data: bytes, pos: int, index: int | None) -> Dnp3Point:
     """One fixed-size point at ``pos`` (the caller checked the bytes are there)."""
-    p = Dnp3Point(object=name, index=index)
-    for c in layout:
-        if c in "fqdcsBx":
-            b = data[pos]
-            if c in "fqd":
-                p.flags = b
-                if c == "q":
-                    p.value = b >> 7
-                elif c == "d":
-                    p.value = (b >> 6) & 3
-            elif c == "c":
-                p.status, p.value = b & 0x7F, b >> 7
-            elif c == "s":
-                p.status = b & 0x7F
-            elif c == "B" and p.value is None:
-                p.value = b
-        elif c in "uiUIFD" and p.value is None:
-            fmt = {"u": "<H", "i": "<h", "U": "<I", "I": "<i", "F": "<f", "D": "<d"}[c]
-            (v,) = struct.unpack_from(fmt, data, pos)
-            p.value = _finite(v) if c in "FD" else v
-        elif c == "T":
-            p.time = int.from_bytes(data[pos : pos + 6], "little")
-        elif c == "C":
-            p.control_code, p.count = data[pos], data[pos + 1]
-            p.on_time, p.off_time = struct.unpack_from("<II", data, pos + 2)
-            p.status = data[pos + 10] & 0x7F
-        pos += _FIELD_SIZE[c]
-    return p
+    return fixed_layout(layout).point(name, data, pos, index)
 
 
 def packed_bits(data: bytes, pos: int, count: int, bits: int) -> list[int]:

@@ -23,7 +23,7 @@ _MBAP = struct.Struct("!HHHB")
 MAX_OUTSTANDING = 256
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Request:
     function_code: int
     address: int | None
@@ -84,12 +84,11 @@ class ModbusAnalyzer(PduStreamAnalyzer):
 
     def _event(self, direction: int, ts_ns: int, frame: int, tid: int, unit: int, p: Pdu, is_response: bool,
                address: int | None, quantity: int | None, request_frame: int | None) -> ModbusEvent:
-        device_id = None
-        if p.device_objects:
-            device_id = {DEVICE_ID_OBJECTS.get(k, f"object-{k}"): v for k, v in sorted(p.device_objects.items())}
-        return ModbusEvent(
-            **self.ctx.header(direction, ts_ns, frame),
-            is_response=is_response,
+        ctx = self.ctx
+        src, dst, sport, dport = ctx.ends(direction)
+        event = ModbusEvent(  # at most 15 keywords: see FlowContext.ends
+            ts=ts_ns / 1e9, src=src, dst=dst, sport=sport, dport=dport, is_response=is_response,
+            flow_id=ctx.flow_id, frame=frame,
             transaction_id=tid,
             unit_id=unit,
             function_code=p.function_code & 0x7F,
@@ -97,9 +96,14 @@ class ModbusAnalyzer(PduStreamAnalyzer):
             exception_code=p.exception_code,
             address=address,
             quantity=quantity,
-            values=p.values,
-            sub_function=p.sub_function,
-            mei_type=p.mei_type,
-            device_id=device_id,
-            request_frame=request_frame,
         )
+        event.values = p.values
+        event.request_frame = request_frame
+        # Fields of a few functions only: set when present (null otherwise, as declared).
+        if p.sub_function is not None:
+            event.sub_function = p.sub_function
+        if p.mei_type is not None:
+            event.mei_type = p.mei_type
+        if p.device_objects:
+            event.device_id = {DEVICE_ID_OBJECTS.get(k, f"object-{k}"): v for k, v in sorted(p.device_objects.items())}
+        return event

@@ -30,8 +30,8 @@ WRITE_FUNCTIONS = frozenset({5, 6, 15, 16, 21, 22, 23})
 
 
 def function_name(code: int) -> str:
-    return FUNCTIONS.get(code & 0x7F, f"unknown-{code & 0x7F}")
+    return FUNCTIONS.get(code & 0x7F) or f"unknown-{code & 0x7F}"
 
 
 def exception_name(code: int) -> str:
-    return EXCEPTIONS.get(code, f"unknown-{code}")
+    return EXCEPTIONS.get(code) or f"unknown-{code}"

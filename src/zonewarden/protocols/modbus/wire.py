@@ -79,8 +79,11 @@ def _u16s(data: bytes) -> list[int]:
     return list(struct.unpack(f"!{len(data) // 2}H", data[: len(data) // 2 * 2]))
 
 
+_BYTE_BITS = tuple(tuple((b >> k) & 1 for k in range(8)) for b in range(256))  # LSB first
+
+
 def _bits(data: bytes, count: int | None) -> list[int]:
-    bits = [(b >> k) & 1 for b in data for k in range(8)]
+    bits = [bit for b in data for bit in _BYTE_BITS[b]]
     return bits[:count] if count is not None else bits
 
 

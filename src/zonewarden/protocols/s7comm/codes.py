@@ -141,8 +141,8 @@ def name(table: dict[int, str], code: int | None) -> str | None:
     """The table's name for ``code`` (``unknown-N`` when unlisted, None when there is no code)."""
     if code is None:
         return None
-    return table.get(code, f"unknown-{code}")
+    return table.get(code) or f"unknown-{code}"
 
 
 def subfunction_name(group: int, subfunction: int) -> str:
-    return SUBFUNCTIONS.get(group, {}).get(subfunction, f"unknown-{subfunction}")
+    return SUBFUNCTIONS.get(group, {}).get(subfunction) or f"unknown-{subfunction}"

@@ -10,8 +10,10 @@ from zonewarden.errors import Malformed, NeedMoreData
 from zonewarden.protocols.s7comm.codes import (
     AREAS,
     FN_END_UPLOAD,
+    FN_READ_VAR,
     FN_START_UPLOAD,
     FN_UPLOAD,
+    FN_WRITE_VAR,
     FUNCTION_GROUPS,
     FUNCTIONS,
     RETURN_SUCCESS,
@@ -47,9 +49,14 @@ MAX_EARLY = 64
 MAX_UPLOADS = 16
 # Bytes kept of one fragmented SZL answer (the largest lists, e.g. the diagnostic buffer, stay below this).
 MAX_SZL_ANSWER = 65536
+# Read/write var PDUs carry items; none of the fields below.
+_ITEM_FUNCTIONS = frozenset({FN_READ_VAR, FN_WRITE_VAR})
+# S7Pdu fields copied to the event as they are.
+_PDU_FIELDS = ("max_amq_calling", "max_amq_called", "pdu_size", "function_status", "filename", "block_type",
+               "block_number", "filesystem", "upload_id", "block_length", "pi_service", "pi_argument")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Block:
     """The block a block-function job names (download, upload), carried to its answers and upload session."""
 
@@ -59,7 +66,7 @@ class _Block:
     filesystem: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Request:
     function: int | None
     items: list[Item]
@@ -233,16 +240,22 @@ class S7Layer:
             setattr(event, key, value)
 
     def _event(self, direction: int, p: S7Pdu, ts_ns: int, frame: int, request_frame: int | None) -> S7commEvent:
-        return S7commEvent(
-            **self.owner.ctx.header(direction, ts_ns, frame),
-            is_response=self._is_response(p, direction),
+        ctx = self.owner.ctx
+        src, dst, sport, dport = ctx.ends(direction)
+        event = S7commEvent(  # at most 15 keywords: see FlowContext.ends
+            ts=ts_ns / 1e9, src=src, dst=dst, sport=sport, dport=dport, is_response=self._is_response(p, direction),
+            flow_id=ctx.flow_id, frame=frame,
             rosctr=p.rosctr, rosctr_name=ROSCTR[p.rosctr], pdu_ref=p.pdu_ref, param_length=p.param_length,
             data_length=p.data_length, error_class=p.error_class, error_code=p.error_code,
-            item_count=p.item_count, return_codes=p.return_codes or None,
-            max_amq_calling=p.max_amq_calling, max_amq_called=p.max_amq_called, pdu_size=p.pdu_size,
-            function_status=p.function_status, filename=p.filename, block_type=p.block_type,
-            block_number=p.block_number, filesystem=p.filesystem, upload_id=p.upload_id,
-            block_length=p.block_length, pi_service=p.pi_service, pi_blocks=p.pi_blocks or None,
-            pi_argument=p.pi_argument, request_frame=request_frame,
         )
-
+        event.item_count, event.return_codes, event.request_frame = p.item_count, p.return_codes or None, request_frame
+        if p.function not in _ITEM_FUNCTIONS:
+            # Setup, block and PLC control fields: null in the (far more common) read/write var PDUs, so they are
+            # looked at only for the other PDUs and set when present.
+            for name in _PDU_FIELDS:
+                value = getattr(p, name)
+                if value is not None:
+                    setattr(event, name, value)
+            if p.pi_blocks:
+                event.pi_blocks = p.pi_blocks
+        return event

@@ -20,7 +20,7 @@ TPKT_MIN_LENGTH = 7
 PARAM_TPDU_SIZE, PARAM_CALLING_TSAP, PARAM_CALLED_TSAP = 0xC0, 0xC1, 0xC2
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Cotp:
     """One COTP TPDU. ``data`` is the user data (DT) after the header; other fields depend on the type."""
 

@@ -16,7 +16,7 @@ AREA_DATA_BLOCK = 0x84
 _ITEM_WITH_DATA = frozenset({0x00, 0x0A, 0xFF})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Item:
     """One variable specification (S7ANY and DBREAD addressing; other syntaxes carry only the syntax id)."""
 
