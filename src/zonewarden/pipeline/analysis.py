@@ -7,7 +7,6 @@ capture changes nothing.
 from __future__ import annotations
 
 import functools
-import gc
 import hashlib
 import os
 from collections.abc import Callable, Sequence
@@ -23,14 +22,13 @@ from zonewarden.pipeline.app_layer import AppLayer
 from zonewarden.pipeline.endpoints import EndpointObserver
 from zonewarden.pipeline.fastlane import FastLane, MessageCounts
 from zonewarden.pipeline.fastlane import enabled as fastlane_enabled
-from zonewarden.pipeline.packets import PacketPipeline, RunSummary
+from zonewarden.pipeline.packets import PacketPipeline, RunSummary, rare_collections
 from zonewarden.protocols.registry import ANALYZERS
 
 if TYPE_CHECKING:
     from zonewarden.store.db import Store
 
 FINGERPRINT_SPAN = 1 << 20
-GC_ALLOCATIONS = 100_000
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -64,21 +62,14 @@ class AnalysisResult:
 
 
 def _rare_collections(run: Callable[P, R]) -> Callable[P, R]:
-    """Run with CPython's cyclic garbage collector started every ``GC_ALLOCATIONS`` net allocations of
-    container objects instead of every 700. An analysis makes hundreds of thousands of objects that live to
-    its end (facts, conversations, evidence, assets) and frees the rest by reference counting; by default
-    the collector walks that growing heap hundreds of times for almost nothing (0.25-0.35 s of ``analyze``
-    on the 1M-packet capture, 0.04 s so). Cycles are still collected, less often; the previous thresholds
-    are restored on return."""
+    """``run`` under packets.rare_collections. An analysis makes hundreds of thousands of objects that live
+    to its end (facts, conversations, evidence, assets); by default the collector walks that growing heap
+    hundreds of times for almost nothing (0.25-0.35 s of ``analyze`` on the 1M-packet capture, 0.04 s so)."""
 
     @functools.wraps(run)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        thresholds = gc.get_threshold()
-        gc.set_threshold(max(thresholds[0], GC_ALLOCATIONS), *thresholds[1:])
-        try:
+        with rare_collections():
             return run(*args, **kwargs)
-        finally:
-            gc.set_threshold(*thresholds)
 
     return wrapper
 

@@ -93,7 +93,15 @@ class EnipCore(Analyzer):
             is_response = self._content(msg, frame, fields, found, is_response)
         for reason, detail in found:
             self.anomaly(direction, ts_ns, frame, reason, detail, is_response)
-        self.emit(EnipEvent(**self.ctx.header(direction, ts_ns, frame), is_response=is_response, **fields))
+        # At most 15 keywords, the optional fields set after (FlowContext.ends says why).
+        src, dst, sport, dport = self.ctx.ends(direction)
+        event = EnipEvent(ts=ts_ns / 1e9, src=src, dst=dst, sport=sport, dport=dport, is_response=is_response,
+                          flow_id=self.ctx.flow_id, frame=frame, command=fields.pop("command"),
+                          command_name=fields.pop("command_name"), session=fields.pop("session"),
+                          encap_status=fields.pop("encap_status"), sender_context=fields.pop("sender_context"))
+        for name, value in fields.items():
+            setattr(event, name, value)
+        self.emit(event)
 
     def _content(self, msg: EncapMessage, frame: int, fields: Fields, found: Findings,
                  is_response: bool) -> bool:

@@ -133,7 +133,7 @@ VENDORS: dict[int, str] = {
 
 
 def command_name(code: int) -> str:
-    return COMMANDS.get(code, f"unknown-{code}")
+    return COMMANDS.get(code) or f"unknown-{code}"
 
 
 def service_name(service: int, cip_class: int | None, symbolic: bool) -> str:
@@ -150,12 +150,12 @@ def service_name(service: int, cip_class: int | None, symbolic: bool) -> str:
 
 
 def status_name(code: int) -> str:
-    return GENERAL_STATUS.get(code, f"unknown-{code}")
+    return GENERAL_STATUS.get(code) or f"unknown-{code}"
 
 
 def vendor_name(vendor_id: int) -> str:
-    return VENDORS.get(vendor_id, f"unknown-{vendor_id}")
+    return VENDORS.get(vendor_id) or f"unknown-{vendor_id}"
 
 
 def device_type_name(device_type: int) -> str:
-    return DEVICE_TYPES.get(device_type, f"unknown-{device_type}")
+    return DEVICE_TYPES.get(device_type) or f"unknown-{device_type}"

@@ -19,7 +19,7 @@ MAX_MSP_SERVICES = 256
 MAX_PATH_SEGMENTS = 64
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ElectronicKey:
     vendor_id: int
     device_type: int
@@ -45,7 +45,7 @@ class CipPath:
     problem: str | None = None  # a segment we could not decode; decoding stopped there
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CipRequest:
     service: int
     path: CipPath
@@ -53,7 +53,7 @@ class CipRequest:
     data: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CipReply:
     service: int  # without the reply bit
     status: int

@@ -14,7 +14,7 @@ from zonewarden.protocols.enip.wire_cip import CipPath, CipRequest, parse_path, 
 from zonewarden.protocols.enip.wire_encap import Identity, parse_identity_body
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UnconnectedSend:
     embedded: CipRequest
     route_bytes: bytes

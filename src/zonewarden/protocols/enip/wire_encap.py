@@ -36,7 +36,7 @@ MAX_PLAUSIBLE_COMMAND = 0xFF
 MAX_CPF_ITEMS = 16
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EncapHeader:
     command: int
     length: int
@@ -46,7 +46,7 @@ class EncapHeader:
     options: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CpfItem:
     type_id: int
     data: bytes
@@ -70,7 +70,7 @@ class Identity:
     socket_port: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ServiceItem:
     """One ListServices reply item."""
 
@@ -209,7 +209,7 @@ def _service_item(data: bytes) -> ServiceItem:
     return ServiceItem(version, flags, data[4:20].split(b"\0", 1)[0].decode("latin-1"))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class IoDatagram:
     """A connected (implicit I/O) datagram on UDP 2222: CPF with an address item and a data item."""
 
