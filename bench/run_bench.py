@@ -58,6 +58,9 @@ CASES: tuple[Case, ...] = (
         "-e", "dnp3.al.func", "-e", "dnp3.al.obj", "-e", "dnp3.al.iin", "-e", "enip.command", "-e", "enip.session",
         "-e", "cip.sc", "-e", "cip.class", "-e", "cip.instance", "-e", "cip.genstat"), "file"),
     Case("zonewarden-events", "zonewarden", ("{zonewarden}", "events", "{pcap}", "-q"), "file"),
+    # The same in one process: the default shares the flows among one worker per CPU (at most 4).
+    Case("zonewarden-events-1-worker", "zonewarden", ("{zonewarden}", "events", "{pcap}", "-q", "--workers", "1"),
+         "file"),
     # Issue 4: the whole main job (flows, events, inventory, store) against flows alone.
     Case("zonewarden-analyze", "zonewarden", ("{zonewarden}", "analyze", "{pcap}", "--db", ":memory:", "-q")),
 )
@@ -67,6 +70,7 @@ RATIOS: tuple[tuple[str, str], ...] = (
     ("zonewarden-flows", "tshark-conv"),
     ("zonewarden-flows", "raw-read"),
     ("zonewarden-events", "tshark-fields"),
+    ("zonewarden-events-1-worker", "tshark-fields"),
     ("zonewarden-analyze", "zonewarden-flows"),
 )
 BARS: tuple[tuple[str, str, float], ...] = (  # (subject, baseline, minimum speed-up) from the project issue
@@ -333,7 +337,10 @@ def report(a: argparse.Namespace, pcap: Path, build_cmd: list[str], packets: int
           "- Every zonewarden case gets one untimed warm-up run first: numba compiles the hot path on first"
           " use and caches the machine code on disk, so timed runs measure the steady state. Warm-up wall"
           f" time, compile included: {warmups or 'no zonewarden case run'}.",
-          f"- Output lines of the cases writing to a file (last run): {lines or 'n/a'}."]
+          f"- Output lines of the cases writing to a file (last run): {lines or 'n/a'}.",
+          f"- `zonewarden events` runs as it does by default here: one worker process per CPU ({os.cpu_count()},"
+          " at most 4), each reading the capture and analysing its share of the flows; the single-process"
+          " figure is the -1-worker case. tshark and the dpkt loop are single processes."]
     if big is not None and big_cmd is not None:
         runs = ", ".join(f"{r.case.name} ({r.median:.1f}s, {rss_cell(r)} MB)" if r.ok
                          else f"{r.case.name} (failed)" for r in big)
