@@ -290,3 +290,25 @@ def test_an_s7_download_is_the_programming_devices_operation_though_the_plc_asks
     assert by_ip[plc].role == "plc" and by_ip[pg].role == "engineering_workstation"
     assert [(e.client, e.server, e.messages, dict(e.operations)) for e in edges] == [
         (by_ip[pg].asset_id, by_ip[plc].asset_id, 6, {"program": 3})]
+
+
+def test_bacnet_notifications_are_the_subscribers_reads() -> None:
+    """A controller sends change-of-value notifications to the supervisor that subscribed: the supervisor is
+    the client reading, the controller the server, whichever end sent the confirmed request."""
+    b = InventoryBuilder()
+    sup, dev = "10.23.0.10", "10.23.0.21"
+
+    def bacnet(src: str, dst: str, is_response: bool, service: str, frame: int) -> dict[str, Any]:
+        return {"ts": T0 + frame, "proto": "bacnet", "kind": "message", "src": src, "dst": dst, "sport": 47808,
+                "dport": 47808, "is_response": is_response, "flow_id": "Cb", "frame": frame, "service": service}
+
+    for event in (bacnet(sup, dev, False, "subscribe_cov", 1), bacnet(dev, sup, True, "subscribe_cov", 2),
+                  bacnet(dev, sup, False, "confirmed_cov_notification", 3),
+                  bacnet(sup, dev, True, "confirmed_cov_notification", 4),
+                  bacnet(dev, sup, False, "unconfirmed_cov_notification", 5)):
+        b.on_event(event)
+    assets, edges = b.build()
+    by_ip = {a.ips[0]: a for a in assets}
+    assert [(e.client, e.server, e.messages, dict(e.operations)) for e in edges] == [
+        (by_ip[sup].asset_id, by_ip[dev].asset_id, 5, {"other": 1, "read": 2})]
+    assert by_ip[dev].protocols["served"] == ["bacnet"] and by_ip[sup].protocols["served"] == []

@@ -108,6 +108,8 @@ def iec104(e: Any) -> str | None:
 
 def bacnet(e: Any) -> str | None:
     service = str(_g(e, "service") or "")
+    if "cov_notification" in service:
+        return "read"  # the present values the subscriber asked to be sent
     if "read" in service and "file" not in service:
         return "read"
     if "write" in service and "file" not in service:
@@ -157,10 +159,22 @@ CLASSIFIERS: dict[str, Classifier] = {
 S7_ASKED_BY_SERVER = frozenset({0x1B, 0x1C})
 
 
+# BACnet notifications: the device a client subscribed to (SubscribeCOV, event enrollment) sends them to the
+# subscriber, which acknowledges the confirmed ones. The subscription, and the values it brings, are the
+# subscriber's.
+BACNET_NOTIFICATIONS = frozenset({
+    "confirmed_cov_notification", "confirmed_cov_notification_multiple", "confirmed_event_notification",
+    "unconfirmed_cov_notification", "unconfirmed_cov_notification_multiple", "unconfirmed_event_notification"})
+
+
 def on_behalf_of_peer(e: Any) -> bool:
     """The message's request/response roles are the reverse of who runs the operation (an S7 download's
-    block transfer): the inventory counts it as the peer's request, or the answer to it."""
-    return _g(e, "proto") == "s7comm" and _g(e, "rosctr") in (1, 2, 3) and _g(e, "function") in S7_ASKED_BY_SERVER
+    block transfer, a BACnet notification to a subscriber): the inventory counts it as the peer's request,
+    or the answer to it."""
+    proto = _g(e, "proto")
+    if proto == "s7comm":
+        return _g(e, "rosctr") in (1, 2, 3) and _g(e, "function") in S7_ASKED_BY_SERVER
+    return proto == "bacnet" and _g(e, "service") in BACNET_NOTIFICATIONS
 
 
 def operation(e: Any) -> str | None:
