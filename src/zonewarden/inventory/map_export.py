@@ -42,14 +42,24 @@ def to_graphml(assets: list[dict[str, Any]], edges: list[dict[str, Any]]) -> str
     return buf.getvalue().decode()
 
 
-def _shown(members: list[dict[str, Any]], degree: Counter[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The boxes a layer draws and the assets it folds into one "+N more" box: past MAX_BOXES_PER_LAYER,
-    industrial roles first, then the most connected."""
-    if len(members) <= MAX_BOXES_PER_LAYER:
-        return members, []
-    ranked = sorted(members, key=lambda a: (a.get("role") in (None, "it_host"), -degree[a["asset_id"]], label(a)))
-    keep = {a["asset_id"] for a in ranked[: MAX_BOXES_PER_LAYER - 1]}
-    return [a for a in members if a["asset_id"] in keep], [a for a in members if a["asset_id"] not in keep]
+def connections(edges: list[dict[str, Any]]) -> Counter[str]:
+    """Edges per asset id (as client or server)."""
+    degree: Counter[str] = Counter()
+    for e in edges:
+        degree[e["client"]] += 1
+        degree[e["server"]] += 1
+    return degree
+
+
+def plant_first(assets: list[dict[str, Any]], limit: int,
+                degree: Counter[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(the ``limit`` assets to show, the rest), each in the given order: industrial roles first, then the
+    most connected (an enterprise network or a flood of forged sources must not bury the plant)."""
+    if len(assets) <= limit:
+        return assets, []
+    ranked = sorted(assets, key=lambda a: (a.get("role") in (None, "it_host"), -degree[a["asset_id"]], label(a)))
+    keep = {a["asset_id"] for a in ranked[:limit]}
+    return [a for a in assets if a["asset_id"] in keep], [a for a in assets if a["asset_id"] not in keep]
 
 
 def to_svg(assets: list[dict[str, Any]], edges: list[dict[str, Any]]) -> str:
@@ -57,15 +67,14 @@ def to_svg(assets: list[dict[str, Any]], edges: list[dict[str, Any]]) -> str:
 
     A level with more than MAX_BOXES_PER_LAYER assets (an enterprise network, the internet, a flood) draws
     the industrial and the most connected ones and folds the rest into one box, their edges drawn to it."""
-    degree: Counter[str] = Counter()
-    for e in edges:
-        degree[e["client"]] += 1
-        degree[e["server"]] += 1
+    degree = connections(edges)
     bands: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]]]] = []
     for name, levels in LAYERS:
         members = sorted((a for a in assets if a.get("purdue_level") in levels), key=label)
-        if members:
-            bands.append((name, *_shown(members, degree)))
+        if len(members) > MAX_BOXES_PER_LAYER:  # one box of the band goes to "+N more"
+            bands.append((name, *plant_first(members, MAX_BOXES_PER_LAYER - 1, degree)))
+        elif members:
+            bands.append((name, members, []))
     boxes = [len(shown) + bool(folded) for _, shown, folded in bands]
     width = MARGIN * 2 + LABEL_W + min(max(boxes, default=1), COLUMNS) * (BOX_W + GAP_X)
     heights = [BAND_TOP + -(-n // COLUMNS) * (BOX_H + GAP_Y) + BAND_GAP for n in boxes]

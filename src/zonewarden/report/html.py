@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from zonewarden import __version__
-from zonewarden.inventory.map_export import label, to_svg
+from zonewarden.inventory.map_export import connections, label, plant_first, to_svg
 from zonewarden.model.assets import OP_CLASSES
 from zonewarden.store.db import Store
 
@@ -43,20 +43,6 @@ def _cell(value: Any) -> str:
     return escape(str(value))
 
 
-def _listed(assets: list[dict[str, Any]], edges: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The assets the table lists: all of them up to MAX_ROWS; past it industrial roles first, then the most
-    connected (an enterprise network or a flood of forged sources must not bury the plant)."""
-    if len(assets) <= MAX_ROWS:
-        return assets
-    degree: Counter[str] = Counter()
-    for e in edges:
-        degree[e["client"]] += 1
-        degree[e["server"]] += 1
-    ranked = sorted(assets, key=lambda a: (a.get("role") in (None, "it_host"), -degree[a["asset_id"]]))
-    keep = {a["asset_id"] for a in ranked[:MAX_ROWS]}
-    return [a for a in assets if a["asset_id"] in keep]
-
-
 def _more(shown: int, total: int, what: str, command: str) -> str:
     if shown >= total:
         return ""
@@ -69,7 +55,7 @@ def render(store: Store) -> str:
                                                                      a.get("purdue_level") or 0, label(a)))
     edges = store.load_edges()
     changes = store.changes()
-    assets = _listed(all_assets, edges)
+    assets, _ = plant_first(all_assets, MAX_ROWS, connections(edges))
     analyses = store.analyses()
     names = {a["asset_id"]: label(a) for a in all_assets}
     roles = Counter(a.get("role") or "unknown" for a in all_assets)

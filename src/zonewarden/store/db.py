@@ -14,7 +14,21 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    Table,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -94,11 +108,9 @@ class Store:
     def load_assets(self, ids: Collection[str] | None = None) -> dict[str, dict[str, Any]]:
         """The stored assets (Asset JSON) with their evidence lists: every one, or those of ``ids``."""
         ev = s.evidence.c
-        asset_query = select(s.assets.c.asset_id, s.assets.c.data)
-        evidence_query = select(ev.asset_id, ev.attribute, ev.value, ev.proto, ev.ts, ev.flow_id, ev.confidence)
-        if ids is not None and len(ids) <= MAX_LISTED_IDS:
-            asset_query = asset_query.where(s.assets.c.asset_id.in_(sorted(ids)))
-            evidence_query = evidence_query.where(ev.asset_id.in_(sorted(ids)))
+        asset_query = _among(select(s.assets.c.asset_id, s.assets.c.data), s.assets.c.asset_id, ids)
+        evidence_query = _among(select(ev.asset_id, ev.attribute, ev.value, ev.proto, ev.ts, ev.flow_id,
+                                       ev.confidence), ev.asset_id, ids)
         with _gc_paused(), self.engine.connect() as conn:
             out = {asset_id: dict(data, evidence=[]) for asset_id, data in conn.execute(asset_query)
                    if ids is None or asset_id in ids}
@@ -111,9 +123,7 @@ class Store:
 
     def load_edges(self, ids: Collection[str] | None = None) -> list[dict[str, Any]]:
         """The stored edges: every one, or those between assets of ``ids``."""
-        query = select(s.edges)
-        if ids is not None and len(ids) <= MAX_LISTED_IDS:
-            query = query.where(s.edges.c.client.in_(sorted(ids)))
+        query = _among(select(s.edges), s.edges.c.client, ids)
         with self.engine.connect() as conn:
             return [dict(r.data, client=r.client, server=r.server, proto=r.proto, first_seen=r.first_seen,
                          last_seen=r.last_seen) for r in conn.execute(query)
@@ -202,10 +212,15 @@ class Store:
         return int(aid)
 
 
+def _among(query: Select[Any], column: ColumnElement[str], ids: Collection[str] | None) -> Select[Any]:
+    """``query`` restricted to rows whose ``column`` is one of ``ids`` (None: every row), in one IN (...); past
+    MAX_LISTED_IDS the whole table is read instead, and the caller keeps the rows it asked for."""
+    return query if ids is None or len(ids) > MAX_LISTED_IDS else query.where(column.in_(sorted(ids)))
+
+
 def _write_assets(conn: Connection, aid: int, assets: list[dict[str, Any]], seen: set[str]) -> None:
-    query = select(s.assets.c.asset_id, s.assets.c.analysis_id)
-    if len(assets) <= MAX_LISTED_IDS:
-        query = query.where(s.assets.c.asset_id.in_(sorted(a["asset_id"] for a in assets)))
+    query = _among(select(s.assets.c.asset_id, s.assets.c.analysis_id), s.assets.c.asset_id,
+                   {a["asset_id"] for a in assets})
     last_analysis = {asset_id: analysis_id for asset_id, analysis_id in conn.execute(query)}
     _upsert(conn, s.assets, [
         {"asset_id": a["asset_id"], "data": {k: v for k, v in a.items() if k != "evidence"},
@@ -222,9 +237,8 @@ def _write_evidence(conn: Connection, assets: list[dict[str, Any]]) -> None:
     A stored row keeps its place in the order."""
     ev = s.evidence.c
     written = {a["asset_id"] for a in assets}
-    query = select(ev.id, ev.asset_id, ev.attribute, ev.value_key, ev.proto, ev.ts, ev.flow_id, ev.confidence)
-    if len(written) <= MAX_LISTED_IDS:
-        query = query.where(ev.asset_id.in_(sorted(written)))
+    query = _among(select(ev.id, ev.asset_id, ev.attribute, ev.value_key, ev.proto, ev.ts, ev.flow_id, ev.confidence),
+                   ev.asset_id, written)
     stored = {(asset_id, attribute, value_key, proto): (id_, ts, flow_id, confidence)
               for id_, asset_id, attribute, value_key, proto, ts, flow_id, confidence in conn.execute(query)}
     kept: set[tuple[str, str, str, str]] = set()
