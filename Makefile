@@ -10,7 +10,10 @@ STAMP := $(VENV)/.installed
 KERNEL_SRC := $(addprefix src/zonewarden/,capture/record_walk.py capture/walk_status.py \
 	decode/l2l4_kernel.py decode/anomalies.py flow/table_kernel.py flow/layout.py build_kernels.py kernels.py \
 	pipeline/fastlane_kernel.py pipeline/fastlane_pdus_kernel.py pipeline/fastlane_enip_kernel.py \
-	pipeline/fastlane_dnp3_kernel.py pipeline/fastlane_layout.py)
+	pipeline/fastlane_dnp3_kernel.py pipeline/fastlane_layout.py pipeline/eventlane_kernel.py \
+	pipeline/eventlane_layout.py pipeline/eventlane_json.py pipeline/eventlane_modbus.py pipeline/eventlane_s7.py \
+	pipeline/eventlane_dnp3.py pipeline/eventlane_enip.py protocols/modbus/codes.py protocols/s7comm/codes.py \
+	protocols/dnp3/codes.py protocols/enip/codes.py)
 AOT := src/zonewarden/_aot_kernels.sha256
 
 # Bytecode for the package, written once here: runs then load it instead of compiling every module again

@@ -24,6 +24,9 @@ def main() -> int:
     from zonewarden.kernels import HASH_FILE, drop_stale_lane_caches, sources_digest
 
     drop_stale_lane_caches()  # before the kernels are imported: their helpers may be cached from older sources
+    from zonewarden.pipeline.eventlane_kernel import forget as ev_forget
+    from zonewarden.pipeline.eventlane_kernel import rehash as ev_rehash
+    from zonewarden.pipeline.eventlane_kernel import walk as ev_walk
     from zonewarden.pipeline.fastlane_kernel import forget, walk
     from zonewarden.pipeline.fastlane_kernel import rehash as lane_rehash
 
@@ -54,6 +57,12 @@ def main() -> int:
     ))(walk.py_func)
     cc.export("fastlane_rehash", types.none(i8_2, u8_2, i8_2, u8_2, i8))(lane_rehash.py_func)
     cc.export("fastlane_forget", types.none(i8_2, i8, i8, i8))(forget.py_func)
+    cc.export("eventlane_walk", types.UniTuple(I8, 4)(
+        u1, i8, i4, u1, u1, u1, i8, i8, i4, i4, i8, i8, u1, u1, u8, u8, u8, u8, u8, i8, I8, i1, u1, B1, i8_2, u1_2,
+        i8, u1, u1, I8, i8, i8, I8,
+    ))(ev_walk.py_func)
+    cc.export("eventlane_rehash", types.none(i8_2, u1_2, i8_2, u1_2))(ev_rehash.py_func)
+    cc.export("eventlane_forget", types.none(i8_2, i8, i8))(ev_forget.py_func)
     for old in out.glob("_aot_kernels*.so"):
         old.unlink()
     cc.compile()

@@ -18,7 +18,12 @@ from pathlib import Path
 from typing import Any
 
 LANE_SOURCES = ("pipeline/fastlane_kernel.py", "pipeline/fastlane_pdus_kernel.py", "pipeline/fastlane_enip_kernel.py",
-                "pipeline/fastlane_dnp3_kernel.py", "pipeline/fastlane_layout.py")
+                "pipeline/fastlane_dnp3_kernel.py", "pipeline/fastlane_layout.py", "pipeline/eventlane_kernel.py",
+                "pipeline/eventlane_layout.py", "pipeline/eventlane_json.py", "pipeline/eventlane_modbus.py",
+                "pipeline/eventlane_s7.py", "pipeline/eventlane_dnp3.py", "pipeline/eventlane_enip.py",
+                # name tables the event lane's encoders bake in
+                "protocols/modbus/codes.py", "protocols/s7comm/codes.py", "protocols/dnp3/codes.py",
+                "protocols/enip/codes.py")
 KERNEL_SOURCES = ("capture/record_walk.py", "decode/l2l4_kernel.py", "flow/table_kernel.py", "flow/layout.py",
                   "capture/walk_status.py", "decode/anomalies.py", *LANE_SOURCES)
 HASH_FILE = "_aot_kernels.sha256"
@@ -37,7 +42,8 @@ def sources_digest() -> str:
 def drop_stale_lane_caches() -> None:
     """numba's on-disk cache checks only a function's own source file, and the fast lane's kernel calls
     helpers in four files: after a change to one, drop every cached fast-lane function."""
-    cached = list((_HERE / "pipeline" / "__pycache__").glob("fastlane*_kernel.*.nb[ic]"))
+    cache = _HERE / "pipeline" / "__pycache__"
+    cached = [*cache.glob("fastlane*_kernel.*.nb[ic]"), *cache.glob("eventlane*.nb[ic]")]
     if not cached:
         return
     changed = max((_HERE / rel).stat().st_mtime for rel in LANE_SOURCES)
@@ -75,14 +81,21 @@ if _aot is not None:
     fastlane_walk = _aot.fastlane_walk
     fastlane_rehash = _aot.fastlane_rehash
     fastlane_forget = _aot.fastlane_forget
+    eventlane_walk = _aot.eventlane_walk
+    eventlane_rehash = _aot.eventlane_rehash
+    eventlane_forget = _aot.eventlane_forget
 else:
     drop_stale_lane_caches()
     from zonewarden.capture.record_walk import walk_pcap, walk_pcapng
     from zonewarden.decode.l2l4_kernel import decode_batch
     from zonewarden.flow.table_kernel import expire_flows, rehash, update_flows
+    from zonewarden.pipeline.eventlane_kernel import forget as eventlane_forget
+    from zonewarden.pipeline.eventlane_kernel import rehash as eventlane_rehash
+    from zonewarden.pipeline.eventlane_kernel import walk as eventlane_walk
     from zonewarden.pipeline.fastlane_kernel import forget as fastlane_forget
     from zonewarden.pipeline.fastlane_kernel import rehash as fastlane_rehash
     from zonewarden.pipeline.fastlane_kernel import walk as fastlane_walk
 
-__all__ = ["MODE", "decode_batch", "expire_flows", "fastlane_forget", "fastlane_rehash", "fastlane_walk", "rehash",
+__all__ = ["MODE", "decode_batch", "eventlane_forget", "eventlane_rehash", "eventlane_walk", "expire_flows",
+           "fastlane_forget", "fastlane_rehash", "fastlane_walk", "rehash",
            "update_flows", "walk_pcap", "walk_pcapng"]

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -100,7 +100,8 @@ def events(captures: tuple[str, ...], protocols: tuple[str, ...], fmt: str, anom
 
         run = run_sharded(captures, specs, selection, n, progress)
     elif fmt == "jsonl":
-        run = run_single(captures, specs, selection, lambda rows: write_jsonl(rows, sys.stdout), progress)
+        run = run_single(captures, specs, selection, lambda lines: write_jsonl(lines, sys.stdout), progress,
+                         lines=True)
     else:
         from msgspec import structs
 
@@ -134,21 +135,37 @@ def _workers(asked: int | None, captures: Sequence[str], fmt: str) -> int:
 
 
 def run_single(captures: Sequence[str], specs: Sequence[AnalyzerSpec], selection: Selection,
-               write: Callable[[list[Event]], None], progress: bool, skip_flushes: int = 0) -> EventsRun:
+               write: Callable[[Any], None], progress: bool, skip_flushes: int = 0, lines: bool = False) -> EventsRun:
     """Analyse the captures in this process, handing each flush's events to ``write`` (in frame order). The
-    first ``skip_flushes`` flushes are analysed but not written (they were, by workers that gave up)."""
+    first ``skip_flushes`` flushes are analysed but not written (they were, by workers that gave up).
+
+    ``lines``: ``write`` takes the flush as JSON lines (bytes), and the event lane (pipeline/eventlane.py)
+    writes the common ICS flows' lines in compiled code; else it takes the Event objects."""
     from zonewarden.pipeline.app_layer import AppLayer
     from zonewarden.pipeline.packets import PacketPipeline, rare_collections
 
     pending: list[Event] = []
     app = AppLayer(pending.append, specs)
+    lane = None
+    if lines:
+        import msgspec
+
+        from zonewarden.cli.events_shards import lines_of
+        from zonewarden.pipeline.eventlane import attach
+
+        encoder = msgspec.json.Encoder()
+        lane = attach(app, captures, selection.anomalies)
     pipeline = PacketPipeline(captures, consumers=[app])
     flushes = 0
 
     def flush() -> None:
         # Events wait for the flows that finish (or the end of input), then come out sorted by frame.
         nonlocal flushes
-        if pending and flushes >= skip_flushes:
+        if lines:
+            data = lines_of(selection.ordered(pending) if pending else [], encoder, lane)[2]
+            if data and flushes >= skip_flushes:
+                write(data)
+        elif pending and flushes >= skip_flushes:
             write(selection.ordered(pending))
         pending.clear()
         flushes += 1
@@ -157,4 +174,6 @@ def run_single(captures: Sequence[str], specs: Sequence[AnalyzerSpec], selection
         for _records in pipeline.flow_batches(advance):
             flush()
         flush()
+    if lane is not None:
+        app.flows_by_protocol.update(lane.flows_taken())
     return EventsRun(pipeline.summary, app.flows_by_protocol, app.handed_back)

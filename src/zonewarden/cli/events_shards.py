@@ -42,6 +42,7 @@ from zonewarden.cli.output import progress_bar, write_jsonl
 from zonewarden.flow.tcp_reassembly import ReassemblyLimits
 from zonewarden.model.events import Event
 from zonewarden.pipeline.app_layer import AppLayer, Shard
+from zonewarden.pipeline.eventlane import EventLane, attach
 from zonewarden.pipeline.packets import PacketPipeline, rare_collections
 from zonewarden.protocols.base import AnalyzerSpec
 
@@ -82,8 +83,8 @@ def run_sharded(captures: Sequence[str], specs: Sequence[AnalyzerSpec], selectio
     if isinstance(result, EventsRun):
         return result
     # The workers could not be shown to agree with a single process from flush ``result`` on: replay.
-    return run_single(captures, specs, selection, lambda rows: write_jsonl(rows, sys.stdout), progress,
-                      skip_flushes=result)
+    return run_single(captures, specs, selection, lambda lines: write_jsonl(lines, sys.stdout), progress,
+                      skip_flushes=result, lines=True)
 
 
 def _collect(channels: list[_Receiver], advance: Callable[[int], None]) -> EventsRun | int:
@@ -132,9 +133,18 @@ class _Flush:
 def merge(parts: list[_Flush]) -> bytes | bytearray | None:
     """The lines of one flush, from every worker, in frame order (each part is already); None when two parts
     have lines of the same frame, whose order between them cannot be known."""
+    merged = merge_lines(parts)
+    return None if merged is None else merged[2]
+
+
+Lines = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], bytes | bytearray]
+
+
+def merge_lines(parts: list[_Flush]) -> Lines | None:
+    """As ``merge``, with the merged lines' frames and ends: (frames, ends, bytes)."""
     parts = [p for p in parts if p.frames.shape[0]]
     if len(parts) <= 1:
-        return parts[0].data if parts else b""
+        return (parts[0].frames, parts[0].ends, parts[0].data) if parts else (_NONE, _NONE, b"")
     counts = [p.frames.shape[0] for p in parts]
     frames = np.concatenate([p.frames for p in parts])
     source = np.repeat(np.arange(len(parts)), counts)
@@ -148,8 +158,25 @@ def merge(parts: list[_Flush]) -> bytes | bytearray | None:
     cut = np.flatnonzero((source[1:] != source[:-1]) | (starts[1:] != ends[:-1])) + 1
     first, last = np.concatenate(([0], cut)), np.concatenate((cut, [order.shape[0]])) - 1
     views = [memoryview(p.data) for p in parts]
-    return b"".join([views[s][a:b] for s, a, b in
+    data = b"".join([views[s][a:b] for s, a, b in
                      zip(source[first].tolist(), starts[first].tolist(), ends[last].tolist(), strict=True)])
+    return frames, np.cumsum(ends - starts), data
+
+
+_NONE = np.zeros(0, np.int64)
+
+
+def lines_of(rows: list[Event], encoder: Any, lane: EventLane | None) -> Lines:
+    """A flush's lines: the Python path's events (in frame order) merged with what the event lane wrote."""
+    data = encoder.encode_lines(rows) if rows else b""
+    frames = np.fromiter((e.frame for e in rows), np.int64, len(rows))
+    ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 0x0A) + 1  # (JSON strings escape a newline)
+    if lane is None:
+        return frames, ends, data
+    merged = merge_lines([_Flush(0, 0, frames, ends, data), _Flush(0, 0, *lane.take())])
+    if merged is None:
+        raise RuntimeError("event lane and Python path wrote events of the same frame (a bug)")
+    return merged
 
 
 # ---- the worker side
@@ -178,15 +205,13 @@ def _analyse(sender: _Sender, captures: Sequence[str], specs: Sequence[AnalyzerS
 
     pending: list[Event] = []
     app = AppLayer(pending.append, specs, shard=shard)
+    lane = attach(app, captures, selection.anomalies)
     pipeline = PacketPipeline(captures, consumers=[app])
     budget = app.streams.budget
     encoder = msgspec.json.Encoder()
 
     def flush() -> None:
-        rows = selection.ordered(pending) if pending else []
-        data = encoder.encode_lines(rows) if rows else b""
-        frames = np.fromiter((e.frame for e in rows), np.int64, len(rows))
-        ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 0x0A) + 1  # (JSON strings escape a newline)
+        frames, ends, data = lines_of(selection.ordered(pending) if pending else [], encoder, lane)
         sender.send(_FLUSH, frames.tobytes(), ends.tobytes(), data, peak=budget.peak, done=pipeline.capture.bytes_done)
         budget.reset_peak()
         pending.clear()
@@ -195,6 +220,8 @@ def _analyse(sender: _Sender, captures: Sequence[str], specs: Sequence[AnalyzerS
         for _records in pipeline.flow_batches():
             flush()
         flush()
+    if lane is not None:
+        app.flows_by_protocol.update(lane.flows_taken())
     sender.send(_END, pickle.dumps((pipeline.summary, app.flows_by_protocol, app.handed_back)))
 
 
@@ -216,7 +243,7 @@ class _Sender:
     def __init__(self, fd: int) -> None:
         self.fd = fd
 
-    def send(self, kind: bytes, *parts: bytes, peak: int = 0, done: int = 0) -> None:
+    def send(self, kind: bytes, *parts: bytes | bytearray, peak: int = 0, done: int = 0) -> None:
         sizes = [len(p) for p in parts] + [0] * (3 - len(parts))
         for buffer in (_HEADER.pack(kind, peak, done, *sizes), *parts):
             view = memoryview(buffer)

@@ -205,11 +205,10 @@ def _payload(data, off, n, d, side, ts, work, runs, ops, fc_table, obj_kind, obj
 
 
 @njit(**UNCOUNTED)
-def _segment(data, i, flags, seq, ack, l4_off, l4_len, ts, d, work, runs, ops, fc_table, obj_kind, obj_empty,  # type: ignore[no-untyped-def]
-             crc_table, arena, pool_free, params, out_bytes, n_bytes, app):
-    """Apply one segment to ``work`` as TcpStreams + StreamReassembler would: (consumed?, hand-off runs, n_bytes)."""
-    t = C_TCP + d * TCP_COLS
-    f, s, n = flags[i], seq[i] & SEQ_MASK, np.int64(l4_len[i])
+def tcp_open(work, t, f, s, n):  # type: ignore[no-untyped-def]
+    """A segment (flags ``f``, sequence number ``s``, ``n`` payload bytes) against one direction's stream state
+    at ``work[t:]`` (T_* offsets), as StreamReassembler takes it: (in order?, deliver data?, bytes to skip).
+    Not in order: a SYN with data or a FIN, or data beyond a hole (the reassembler's business)."""
     syn, fin, rst = f & TH_SYN != 0, f & TH_FIN != 0, f & TH_RST != 0
     deliver = False
     skip = 0
@@ -225,19 +224,48 @@ def _segment(data, i, flags, seq, ack, l4_off, l4_len, ts, d, work, runs, ops, f
             work[t + T_ENDED] = 1
         elif syn:
             if n > 0 or fin:
-                return False, 0, n_bytes
+                return False, False, 0
         else:
             diff = (s - work[t + T_EXPECTED]) & SEQ_MASK
             if diff >= 1 << 31:
                 diff -= 1 << 32
             if diff > 0:
-                return False, 0, n_bytes  # beyond a hole: reassembly's business
+                return False, False, 0  # beyond a hole: reassembly's business
             # In order, or retransmitting bytes already delivered (dropped there): only a new tail is data,
             # and a FIN before the delivery point is ignored.
             skip = min(-diff, n)
             deliver = n > skip
             if fin and diff + n >= 0:
                 work[t + T_ENDED] = 1
+    return True, deliver, skip
+
+
+@njit(**UNCOUNTED)
+def tcp_close(work, t, o, f, ack):  # type: ignore[no-untyped-def]
+    """After a segment's data (delivered: T_EXPECTED moved on) in the direction at ``work[t:]``: False when an
+    ACK the peer sent earlier reveals a gap the Python path would declare; then this segment's ACK is held
+    for the direction at ``work[o:]``, as TcpStreams holds it."""
+    if work[t + T_PEND_VALID]:
+        # The peer acknowledged bytes beyond what was delivered: the Python path declares a gap.
+        gap = (work[t + T_PEND] - work[t + T_EXPECTED]) & SEQ_MASK
+        if work[t + T_STARTED] and not work[t + T_ENDED] and 0 < gap < (1 << 31):
+            return False
+        work[t + T_PEND_VALID] = 0
+    if f & TH_ACK:
+        work[o + T_PEND_VALID] = 1
+        work[o + T_PEND] = ack & SEQ_MASK
+    return True
+
+
+@njit(**UNCOUNTED)
+def _segment(data, i, flags, seq, ack, l4_off, l4_len, ts, d, work, runs, ops, fc_table, obj_kind, obj_empty,  # type: ignore[no-untyped-def]
+             crc_table, arena, pool_free, params, out_bytes, n_bytes, app):
+    """Apply one segment to ``work`` as TcpStreams + StreamReassembler would: (consumed?, hand-off runs, n_bytes)."""
+    t = C_TCP + d * TCP_COLS
+    f, n = flags[i], np.int64(l4_len[i])
+    ok, deliver, skip = tcp_open(work, t, f, seq[i] & SEQ_MASK, n)
+    if not ok:
+        return False, 0, n_bytes
     nr = 0
     if deliver:
         work[t + T_DATA] = 1
@@ -247,16 +275,8 @@ def _segment(data, i, flags, seq, ack, l4_off, l4_len, ts, d, work, runs, ops, f
         if not ok:
             return False, nr, n_bytes  # (nr: NEED_SLOT or of no use)
         work[t + T_EXPECTED] = (work[t + T_EXPECTED] + n - skip) & SEQ_MASK
-    if work[t + T_PEND_VALID]:
-        # The peer acknowledged bytes beyond what was delivered: the Python path declares a gap.
-        gap = (work[t + T_PEND] - work[t + T_EXPECTED]) & SEQ_MASK
-        if work[t + T_STARTED] and not work[t + T_ENDED] and 0 < gap < (1 << 31):
-            return False, 0, n_bytes
-        work[t + T_PEND_VALID] = 0
-    if f & TH_ACK:
-        o = C_TCP + (1 - d) * TCP_COLS
-        work[o + T_PEND_VALID] = 1
-        work[o + T_PEND] = ack[i] & SEQ_MASK
+    if not tcp_close(work, t, C_TCP + (1 - d) * TCP_COLS, f, ack[i]):
+        return False, 0, n_bytes
     return True, nr, n_bytes
 
 
