@@ -26,6 +26,7 @@ def main() -> int:
     drop_stale_lane_caches()  # before the kernels are imported: their helpers may be cached from older sources
     from zonewarden.pipeline.eventlane_kernel import forget as ev_forget
     from zonewarden.pipeline.eventlane_kernel import rehash as ev_rehash
+    from zonewarden.pipeline.eventlane_kernel import settle as ev_settle
     from zonewarden.pipeline.eventlane_kernel import walk as ev_walk
     from zonewarden.pipeline.fastlane_kernel import forget, walk
     from zonewarden.pipeline.fastlane_kernel import rehash as lane_rehash
@@ -63,6 +64,7 @@ def main() -> int:
     ))(ev_walk.py_func)
     cc.export("eventlane_rehash", types.none(i8_2, u1_2, i8_2, u1_2))(ev_rehash.py_func)
     cc.export("eventlane_forget", types.none(i8_2, i8, i8))(ev_forget.py_func)
+    cc.export("eventlane_settle", types.none(i8_2, i8, u1))(ev_settle.py_func)
     for old in out.glob("_aot_kernels*.so"):
         old.unlink()
     cc.compile()

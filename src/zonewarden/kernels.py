@@ -84,6 +84,7 @@ if _aot is not None:
     eventlane_walk = _aot.eventlane_walk
     eventlane_rehash = _aot.eventlane_rehash
     eventlane_forget = _aot.eventlane_forget
+    eventlane_settle = _aot.eventlane_settle
 else:
     drop_stale_lane_caches()
     from zonewarden.capture.record_walk import walk_pcap, walk_pcapng
@@ -91,11 +92,12 @@ else:
     from zonewarden.flow.table_kernel import expire_flows, rehash, update_flows
     from zonewarden.pipeline.eventlane_kernel import forget as eventlane_forget
     from zonewarden.pipeline.eventlane_kernel import rehash as eventlane_rehash
+    from zonewarden.pipeline.eventlane_kernel import settle as eventlane_settle
     from zonewarden.pipeline.eventlane_kernel import walk as eventlane_walk
     from zonewarden.pipeline.fastlane_kernel import forget as fastlane_forget
     from zonewarden.pipeline.fastlane_kernel import rehash as fastlane_rehash
     from zonewarden.pipeline.fastlane_kernel import walk as fastlane_walk
 
-__all__ = ["MODE", "decode_batch", "eventlane_forget", "eventlane_rehash", "eventlane_walk", "expire_flows",
+__all__ = ["MODE", "decode_batch", "eventlane_forget", "eventlane_rehash", "eventlane_settle", "eventlane_walk", "expire_flows",
            "fastlane_forget", "fastlane_rehash", "fastlane_walk", "rehash",
            "update_flows", "walk_pcap", "walk_pcapng"]

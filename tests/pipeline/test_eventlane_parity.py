@@ -9,12 +9,14 @@ benchmark capture is made of must be (almost) all the lane's, or it is not worth
 
 from __future__ import annotations
 
+import struct
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from zonewarden.capture.batching import FRAMES_PER_BATCH
 from zonewarden.cli.events import EventsRun, Selection, run_single
 from zonewarden.pipeline import eventlane
 from zonewarden.pipeline.app_layer import AppLayer
@@ -68,7 +70,7 @@ def test_the_lane_writes_the_same_events(corpus_capture: str, shared_dir: Path,
 
 
 # The protocols whose encoders are written so far (the others refuse every flow).
-LANE_PARTS = BENCH_PARTS[:1]
+LANE_PARTS = BENCH_PARTS[:2]
 
 
 @pytest.mark.parametrize("capture", LANE_PARTS)
@@ -111,3 +113,63 @@ def test_a_survey_refusal_is_kept_by_uid(shared_dir: Path) -> None:
     for _records in PacketPipeline([path], consumers=[app]).flow_batches():
         assert lane.take()[0].shape[0] == 0
     assert lane.flows_taken() == Counter()
+
+
+def _pcap(packets: list[tuple[int, bytes]]) -> bytes:
+    """A pcap of Ethernet frames (time in microseconds, frame)."""
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    for us, frame in packets:
+        out.append(struct.pack("<IIII", us // 10**6, us % 10**6, len(frame), len(frame)) + frame)
+    return b"".join(out)
+
+
+def _tcp(src: int, dst: int, sport: int, dport: int, seq: int, ack: int, flags: int, payload: bytes) -> bytes:
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40 + len(payload), 0, 0, 64, 6, 0, bytes([10, 0, 0, src]),
+                     bytes([10, 0, 0, dst]))
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0)
+    return b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip + tcp + payload
+
+
+def _s7_flow(sport: int, cr_cc: list[bytes], data: list[bytes]) -> list[list[bytes]]:
+    """Two parts of one S7comm connection: the handshake with the COTP connection, then the data units."""
+    seq = [1000, 5000]
+    parts: list[list[bytes]] = [[], []]
+
+    def send(part: int, side: int, payload: bytes, flags: int = 0x18) -> None:
+        a, b = (1, 2) if side == 0 else (2, 1)
+        ports = (sport, 102) if side == 0 else (102, sport)
+        parts[part].append(_tcp(a, b, *ports, seq[side], seq[1 - side], flags, payload))
+        seq[side] += len(payload) or (1 if flags & 0x02 else 0)
+
+    send(0, 0, b"", 0x02)
+    send(0, 1, b"", 0x12)
+    for k, payload in enumerate(cr_cc):
+        send(0, k % 2, payload)
+    for k, payload in enumerate(data):
+        send(1, k % 2, payload)
+    return parts
+
+
+def test_held_connection_events_across_a_flush(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The S7comm analyzer holds the COTP connection events until the first data unit: when a flush (a flow
+    ended) comes between, the flow is the Python path's; one whose data unit follows before it is the lane's.
+    Both ways the bytes are the Python path's."""
+    from .test_eventlane_s7 import CC, CR, SETUP, SETUP_ACK
+
+    late = _s7_flow(40001, [CR, CC], [SETUP, SETUP_ACK])
+    early = _s7_flow(40002, [CR, CC], [SETUP, SETUP_ACK])
+    # A connection refused: it finishes (a flush) at the sweep after its linger, in the second batch.
+    ended = [_tcp(3, 4, 1234, 9, 0, 0, 0x02, b""), _tcp(4, 3, 9, 1234, 0, 1, 0x14, b"")]
+    filler = _tcp(3, 4, 9, 9, 0, 0, 0x10, b"")  # pure ACKs of another flow, to fill the batches
+    first = late[0] + early[0] + early[1] + ended
+    t0 = 1_700_000_000 * 10**6
+    frames = ([(t0 + k, f) for k, f in enumerate(first)]
+              + [(t0 + 100, filler)] * (FRAMES_PER_BATCH - len(first))
+              + [(t0 + 60 * 10**6, filler)] * FRAMES_PER_BATCH  # a minute later: the sweep ends `ended`
+              + [(t0 + 61 * 10**6 + k, f) for k, f in enumerate(late[1])])
+    path = tmp_path / "held.pcap"
+    path.write_bytes(_pcap(frames))
+    lines = assert_same_events(path, monkeypatch).splitlines()
+    assert len(lines) == 8
+    written, total = lane_share(path)
+    assert (written, total) == (4, 8)  # the early connection's CR, CC, setup and its ack

@@ -102,7 +102,10 @@ class EventLane:
         raise AssertionError("the event lane hands nothing off")
 
     def flows_finished(self, records: npt.NDArray[np.void]) -> None:
+        """The flows of ``records`` end; a flush of the events follows."""
         kernels.eventlane_forget(self.table, self.params, np.ascontiguousarray(records["uid"], np.int64))
+        if self.dry:
+            kernels.eventlane_settle(self.table, self.params, self.refused)
 
     def flows_taken(self) -> Counter[str]:
         """Flows the lane wrote, by analyzer name (as AppLayer.flows_by_protocol counts them)."""

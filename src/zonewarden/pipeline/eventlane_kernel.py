@@ -42,7 +42,7 @@ from zonewarden.pipeline.eventlane_layout import (
     ST_COLS,
 )
 from zonewarden.pipeline.eventlane_modbus import encode_modbus
-from zonewarden.pipeline.eventlane_s7 import encode_s7
+from zonewarden.pipeline.eventlane_s7 import encode_s7, holds_events
 from zonewarden.pipeline.fastlane_kernel import find_row, tcp_close, tcp_open
 from zonewarden.pipeline.fastlane_layout import (
     LANE_CONSUMED,
@@ -358,3 +358,15 @@ def _walk(data, l4_off, l4_len, proto, err, flags, seq, ack, sport, dport, ts, u
                 pos = end
         out_status[i] = LANE_CONSUMED
     return uid.shape[0], pos, n_ev, ST_DONE
+
+
+@njit(cache=True)
+def settle(table, params, refused):  # type: ignore[no-untyped-def]
+    """At a flush (the survey's, after the finished flows left): refuse the flows whose analyzer still holds
+    events the lane wrote, to emit them in a later flush (S7comm connection TPDUs held until the first data
+    unit). A flow that finishes emits them in this flush (its analyzer's end)."""
+    for r in range(table.shape[0]):
+        u = table[r, E_UID]
+        if u >= 0 and table[r, E_PROTO] == P_S7 and holds_events(table[r, E_STATE:E_STATE + ST_COLS]):
+            refused[u] = 1
+            _drop(table, params, r)
