@@ -98,6 +98,6 @@ else:
     from zonewarden.pipeline.fastlane_kernel import rehash as fastlane_rehash
     from zonewarden.pipeline.fastlane_kernel import walk as fastlane_walk
 
-__all__ = ["MODE", "decode_batch", "eventlane_forget", "eventlane_rehash", "eventlane_settle", "eventlane_walk", "expire_flows",
-           "fastlane_forget", "fastlane_rehash", "fastlane_walk", "rehash",
-           "update_flows", "walk_pcap", "walk_pcapng"]
+__all__ = ["MODE", "decode_batch", "eventlane_forget", "eventlane_rehash", "eventlane_settle", "eventlane_walk",
+           "expire_flows", "fastlane_forget", "fastlane_rehash", "fastlane_walk", "rehash", "update_flows", "walk_pcap",
+           "walk_pcapng"]
