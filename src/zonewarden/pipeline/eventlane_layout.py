@@ -65,5 +65,6 @@ CARRY = SB + SB_BYTES
 CARRY_BYTES = 1024
 N_UBYTES = CARRY + 2 * CARRY_BYTES
 
-# Flows the lane follows at once at most; beyond, new flows are refused (the Python path takes them).
-MAX_ROWS = 1 << 15
+# Flows the lane follows at once at most; beyond, new flows are refused (the Python path takes them). A row
+# is about 4 KiB and the hash keeps at most a quarter of its rows in use: at most 128 MiB for the table.
+MAX_ROWS = 1 << 13
