@@ -12,7 +12,7 @@ KERNEL_SRC := $(addprefix src/zonewarden/,capture/record_walk.py capture/walk_st
 	pipeline/fastlane_kernel.py pipeline/fastlane_pdus_kernel.py pipeline/fastlane_enip_kernel.py \
 	pipeline/fastlane_dnp3_kernel.py pipeline/fastlane_layout.py pipeline/eventlane_kernel.py \
 	pipeline/eventlane_layout.py pipeline/eventlane_json.py pipeline/eventlane_modbus.py pipeline/eventlane_s7.py \
-	pipeline/eventlane_dnp3.py pipeline/eventlane_dnp3_objects.py pipeline/eventlane_enip.py protocols/modbus/codes.py protocols/s7comm/codes.py \
+	pipeline/eventlane_dnp3.py pipeline/eventlane_dnp3_objects.py pipeline/eventlane_enip.py pipeline/eventlane_enip_cip.py pipeline/eventlane_enip_conn.py protocols/modbus/codes.py protocols/s7comm/codes.py \
 	protocols/dnp3/codes.py protocols/enip/codes.py)
 AOT := src/zonewarden/_aot_kernels.sha256
 

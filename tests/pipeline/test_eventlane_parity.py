@@ -70,7 +70,7 @@ def test_the_lane_writes_the_same_events(corpus_capture: str, shared_dir: Path,
 
 
 # The protocols whose encoders are written so far (the others refuse every flow).
-LANE_PARTS = BENCH_PARTS[:3]
+LANE_PARTS = BENCH_PARTS
 
 
 @pytest.mark.parametrize("capture", LANE_PARTS)
