@@ -21,6 +21,7 @@ from zonewarden.cli.events import EventsRun, Selection, run_single
 from zonewarden.pipeline import eventlane
 from zonewarden.pipeline.app_layer import AppLayer
 from zonewarden.pipeline.eventlane import ENV_SWITCH, EventLane, attach
+from zonewarden.pipeline.eventlane_layout import DRY_OUT
 from zonewarden.pipeline.packets import PacketPipeline
 from zonewarden.protocols.registry import ANALYZERS
 
@@ -59,8 +60,8 @@ def lane_share(path: Path) -> tuple[int, int]:
     assert lane is not None
     written = 0
     for _records in PacketPipeline([str(path)], consumers=[app]).flow_batches():
-        written += lane.take()[0].shape[0]
-    written += lane.take()[0].shape[0]
+        written += lane.take()[2].count(b"\n")
+    written += lane.take()[2].count(b"\n")
     return written, written + len(python)
 
 
@@ -85,7 +86,8 @@ def test_small_buffers_and_tables_change_nothing(shared_dir: Path, monkeypatch: 
     path = shared_dir / "corpus" / BENCH_PARTS[0]
     expected = assert_same_events(path, monkeypatch)
     monkeypatch.setattr(eventlane, "MIN_ROWS", 4)
-    monkeypatch.setattr(eventlane, "OUT_BYTES", (1 << 16) + 4096)
+    monkeypatch.setattr(eventlane, "OUT_BYTES", DRY_OUT + 4096)  # grown, then spilled past MAX_OUT
+    monkeypatch.setattr(eventlane, "MAX_OUT", 2 * DRY_OUT + 8192)
     lane, _run = events_bytes(path, True, monkeypatch)
     assert lane == expected
 

@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 ENV_SWITCH = "ZONEWARDEN_EVENTLANE"
 MIN_ROWS = 1024
-OUT_BYTES = 16 << 20
+OUT_BYTES = 16 << 20  # the output buffer to start with; it grows up to MAX_OUT per flush
+MAX_OUT = 64 << 20
 ST_DONE, ST_NEED_ROOM, ST_OUT_FULL, ST_DIVERGED = 0, 1, 2, 3
 Q_USED, Q_TOMBS, Q_TAKEN, N_QPARAMS = 0, 1, 2, 7
 
@@ -60,9 +61,9 @@ class EventLane:
         self.table = np.full((MIN_ROWS, E.N_ECOLS), EMPTY, np.int64)
         self.utable = np.zeros((MIN_ROWS, E.N_UBYTES), np.uint8)
         self.params = np.zeros(N_QPARAMS, np.int64)
-        self.out = np.zeros(OUT_BYTES if not dry else 1 << 20, np.uint8)
-        self.ev_frame = np.zeros(self.out.shape[0] // 64, np.int64)
-        self.ev_end = np.zeros(self.out.shape[0] // 64, np.int64)
+        self.out = np.zeros(OUT_BYTES if not dry else E.DRY_OUT, np.uint8)
+        self.ev_frame = np.zeros(1 << 14, np.int64)
+        self.ev_end = np.zeros(1 << 14, np.int64)
         self.pos = 0
         self.n_ev = 0
         self._parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], bytes]] = []
@@ -92,7 +93,7 @@ class EventLane:
             if st == ST_NEED_ROOM:
                 self._grow()
             elif st == ST_OUT_FULL:
-                self._spill()
+                self._make_room()
             else:
                 raise RuntimeError(f"event lane: the survey and the run disagree on the flow of frame "
                                    f"{int(frames[start])} (a bug)")
@@ -112,15 +113,29 @@ class EventLane:
         return Counter({PROTO_NAMES[c]: int(self.params[Q_TAKEN + c]) for c in PROTO_NAMES
                         if self.params[Q_TAKEN + c]})
 
+    def _make_room(self) -> None:
+        """The output buffer (or its index) is full: a larger one, up to MAX_OUT bytes; past that, keep what
+        was written and start the buffer again."""
+        if self.n_ev >= self.ev_end.shape[0]:
+            self.ev_frame = np.concatenate((self.ev_frame, np.empty_like(self.ev_frame)))
+            self.ev_end = np.concatenate((self.ev_end, np.empty_like(self.ev_end)))
+        elif self.out.shape[0] < MAX_OUT:
+            out = np.empty(2 * self.out.shape[0], np.uint8)
+            out[: self.pos] = self.out[: self.pos]
+            self.out = out
+        else:
+            self._spill()
+
     def _spill(self) -> None:
-        """Keep the lines written so far (the buffer is full) and start the buffer again."""
+        """Keep the lines written so far and start the buffer again."""
         if self.n_ev:
             self._parts.append((self.ev_frame[: self.n_ev].copy(), self.ev_end[: self.n_ev].copy(),
                                 self.out[: self.pos].tobytes()))
         self.pos = self.n_ev = 0
 
     def take(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], bytes]:
-        """The lines written since the last take, in frame order: (frames, line ends, bytes)."""
+        """The lines written since the last take, in frame order: (frames, ends, bytes), a frame and an end
+        per run of lines (the lines of one payload, all of one frame)."""
         self._spill()
         parts, self._parts = self._parts, []
         if not parts:

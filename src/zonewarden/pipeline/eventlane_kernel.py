@@ -22,6 +22,7 @@ from zonewarden.pipeline.eventlane_json import lit, ts_writable, write_bytes, wr
 from zonewarden.pipeline.eventlane_layout import (
     CARRY,
     CARRY_BYTES,
+    DRY_OUT,
     E_CARRY,
     E_MODE,
     E_PROTO,
@@ -29,14 +30,12 @@ from zonewarden.pipeline.eventlane_layout import (
     E_SWAP,
     E_TCP,
     E_UID,
-    ENC_FULL,
     ENC_OK,
     H_FLOW,
     H_SIDE,
     H_SIDE_BYTES,
     MAX_ROWS,
     MODE_LANE,
-    N_ECOLS,
     SB,
     SB_BYTES,
     ST_COLS,
@@ -52,6 +51,7 @@ from zonewarden.pipeline.fastlane_layout import (
     P_MODBUS,
     P_S7,
     T_DATA,
+    T_EXPECTED,
     TCP_COLS,
     TOMB,
 )
@@ -67,8 +67,6 @@ ST_DONE, ST_NEED_ROOM, ST_OUT_FULL, ST_DIVERGED = 0, 1, 2, 3
 # Parameters (int64 vector): rows in use, tombstones, then flows taken per protocol (P_* index).
 Q_USED, Q_TOMBS, Q_TAKEN = 0, 1, 2
 N_QPARAMS = Q_TAKEN + 5
-# The output a payload may need at least before it is tried (an encoder asks for more with ENC_FULL).
-ROOM = 1 << 16
 
 K_PROTO = lit(',"proto":"')
 PROTO_NAMES = (lit(""), lit("modbus"), lit("s7comm"), lit("dnp3"), lit("enip"))
@@ -240,20 +238,22 @@ def walk(data, l4_off, l4_len, proto, err, flags, seq, ack, sport, dport, ts, ui
          src_hi, src_lo, dst_hi, dst_lo, fid, frames, start, port_map, refused, dry, table, utable, params,
          out_status, out, pos, ev_frame, ev_end, n_ev):
     """Walk packets from ``start``; returns (next packet, pos, n_ev, status). ST_NEED_ROOM: grow the table
-    and call again from that packet; ST_OUT_FULL: take the output, then call again from that packet."""
-    work = np.empty(N_ECOLS, np.int64)
-    sb = np.empty(SB_BYTES, np.uint8)
+    and call again from that packet; ST_OUT_FULL: take the output (or grow it), then call again from there.
+
+    The output is recorded per payload: ``ev_frame[k]`` the frame of the lines ending at ``ev_end[k]``."""
     joined = np.empty(CARRY_BYTES + (1 << 18), np.uint8)
-    carry = np.empty(CARRY_BYTES, np.uint8)
     return _walk(data, l4_off, l4_len, proto, err, flags, seq, ack, sport, dport, ts, uid, direction, l3, src_hi,
                  src_lo, dst_hi, dst_lo, fid, frames, start, port_map, refused, dry, table, utable, params,
-                 out_status, out, pos, ev_frame, ev_end, n_ev, work, sb, joined, carry)
+                 out_status, out, pos, ev_frame, ev_end, n_ev, joined)
 
 
+# The encoders work on the flow's row itself: a refusal drops the flow (the survey) or stops the run (a real
+# walk: the survey accepted the flow), and ENC_FULL cannot happen in a real walk, which starts each payload
+# with DRY_OUT bytes free: the survey's output buffer, in which every payload of an accepted flow fit.
 @njit(**UNCOUNTED)
 def _walk(data, l4_off, l4_len, proto, err, flags, seq, ack, sport, dport, ts, uid, direction, l3,  # type: ignore[no-untyped-def]
           src_hi, src_lo, dst_hi, dst_lo, fid, frames, start, port_map, refused, dry, table, utable, params,
-          out_status, out, pos, ev_frame, ev_end, n_ev, work, sb, joined, carry):
+          out_status, out, pos, ev_frame, ev_end, n_ev, joined):
     for i in range(start, uid.shape[0]):
         out_status[i] = LANE_NONE
         f = flags[i]
@@ -280,82 +280,57 @@ def _walk(data, l4_off, l4_len, proto, err, flags, seq, ack, sport, dport, ts, u
                 return i, pos, n_ev, ST_NEED_ROOM
             r = _new_row(table, utable, params, i, u, d, c, swap, src_lo, dst_lo, sport, dport, fid)
             params[Q_TAKEN + c] += 1
-        if pos + ROOM > out.shape[0] or n_ev + ROOM // 64 > ev_end.shape[0]:
+        if pos + DRY_OUT > out.shape[0] or n_ev >= ev_end.shape[0]:
             return i, pos, n_ev, ST_OUT_FULL
-        for k in range(N_ECOLS):
-            work[k] = table[r, k]
+        row, urow = table[r], utable[r]
         t = E_TCP + d * TCP_COLS
         n = np.int64(l4_len[i])
-        ok, deliver, skip = tcp_open(work, t, f, seq[i] & SEQ_MASK, n)
-        status = ENC_OK
+        ok, deliver, skip = tcp_open(row, t, f, seq[i] & SEQ_MASK, n)
         end = pos
-        ran = False
-        kept = -1  # bytes of an unfinished PDU to keep (-1: the carry does not change)
         if ok and deliver:
-            work[t + T_DATA] = 1
-            c = work[E_PROTO]
+            row[t + T_DATA] = 1
+            c = row[E_PROTO]
             src, s0, s1 = data, l4_off[i] + skip, l4_off[i] + n
-            held = work[E_CARRY + d]
+            held = row[E_CARRY + d]
+            cs = CARRY + d * CARRY_BYTES
             if held:  # an unfinished PDU first, then this payload
                 if held + s1 - s0 > joined.shape[0]:
                     ok = False
                 else:
-                    cs = CARRY + d * CARRY_BYTES
                     for k in range(held):
-                        joined[k] = utable[r, cs + k]
+                        joined[k] = urow[cs + k]
                     for k in range(s1 - s0):
                         joined[held + k] = data[s0 + k]
                     src, s0, s1 = joined, 0, held + s1 - s0
-            whole = frame_end(c, src, s0, s1) if ok else s0
-            kept = s1 - whole
-            if kept > CARRY_BYTES or not ts_writable(ts[i]):
-                ok = False
-            elif ok:
-                for k in range(kept):
-                    carry[k] = src[whole + k]
-                if whole > s0:
-                    ran = True
-                    for k in range(SB_BYTES):
-                        sb[k] = utable[r, SB + k]
-                    side = d ^ work[E_SWAP]
-                    status, end = _encode(c, src, s0, whole, side, ts[i], frames[i], utable[r],
-                                          work[E_STATE:E_STATE + ST_COLS], sb, out, pos)
-                    ok = status == ENC_OK
-            if ok:
-                work[t + 1] = (work[t + 1] + n - skip) & SEQ_MASK  # T_EXPECTED
-                work[E_CARRY + d] = kept
-        if ok:
-            ok = tcp_close(work, t, E_TCP + (1 - d) * TCP_COLS, f, ack[i])
-        if status == ENC_FULL:
-            if pos == 0:  # not even an empty buffer holds this payload's events: refused
-                ok = False
+            if ok and ts_writable(ts[i]):
+                whole = frame_end(c, src, s0, s1)
+                kept = s1 - whole
+                if kept > CARRY_BYTES:
+                    ok = False
+                elif whole > s0:
+                    status, end = _encode(c, src, s0, whole, d ^ row[E_SWAP], ts[i], frames[i], urow,
+                                          row[E_STATE:E_STATE + ST_COLS], urow[SB:SB + SB_BYTES], out, pos)
+                    ok = status == ENC_OK  # (ENC_FULL: in the survey, a payload writing more than DRY_OUT)
+                if ok:
+                    for k in range(kept):
+                        urow[cs + k] = src[whole + k]
+                    row[E_CARRY + d] = kept
+                    row[t + T_EXPECTED] = (row[t + T_EXPECTED] + n - skip) & SEQ_MASK
             else:
-                return i, pos, n_ev, ST_OUT_FULL
+                ok = False
+        if ok:
+            ok = tcp_close(row, t, E_TCP + (1 - d) * TCP_COLS, f, ack[i])
         if not ok:
             if not dry:
                 return i, pos, n_ev, ST_DIVERGED
             refused[u] = 1
             _drop(table, params, r)
             continue
-        for k in range(N_ECOLS):
-            table[r, k] = work[k]
-        if ran:
-            for k in range(SB_BYTES):
-                utable[r, SB + k] = sb[k]
-        if kept > 0:
-            cs = CARRY + d * CARRY_BYTES
-            for k in range(kept):
-                utable[r, cs + k] = carry[k]
-        if end > pos:
-            if dry:
-                end = pos
-            else:
-                for k in range(pos, end):
-                    if out[k] == 10:
-                        ev_frame[n_ev] = frames[i]
-                        ev_end[n_ev] = k + 1
-                        n_ev += 1
-                pos = end
+        if end > pos and not dry:
+            ev_frame[n_ev] = frames[i]
+            ev_end[n_ev] = end
+            n_ev += 1
+            pos = end
         out_status[i] = LANE_CONSUMED
     return uid.shape[0], pos, n_ev, ST_DONE
 

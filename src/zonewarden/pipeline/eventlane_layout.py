@@ -20,14 +20,16 @@ pos)`` compiled with eventlane_json.UNCOUNTED, returning ``(status, pos)``:
   its server did; every event it makes has packet time ``ts_ns`` and frame number ``frame``;
 - ``hdr`` the flow's header row (an event starts with eventlane_json.begin_event), ``st`` the flow's
   ``ST_COLS`` int64 state columns, ``sb`` its state bytes;
-- events are written to ``out`` from ``pos``, each a complete line ending in a newline (the driver finds
-  them by their newlines: no other newline may be written);
+- events are written to ``out`` from ``pos``, each a complete line ending in a newline (and no other
+  newline: the lines are JSON Lines);
 - ``ENC_OK``: every byte of the payload was accounted for (whole PDUs only) and the events are those the
   Python analyzer would emit for it, in its order; ``ENC_REFUSE``: the Python analyzer would do anything
   the encoder does not reproduce (an anomaly, a PDU across payloads, identity, a function it does not
-  write, a value it cannot format exactly); ``ENC_FULL``: ``out`` (or the event index) has no room for
-  what this payload writes. On anything but ENC_OK the driver discards what was written and the state
-  changes (it works on copies).
+  write, a value it cannot format exactly); ``ENC_FULL``: ``out`` has no room for the next event (checked
+  against the largest the encoder can write). The encoders change ``st``/``sb`` in place: the driver never
+  calls a flow's encoder again after anything but ENC_OK (the survey drops the flow: ENC_FULL there means a
+  payload writing more than DRY_OUT bytes; a real walk, which gives every payload DRY_OUT bytes of room,
+  meets neither).
 """
 
 # Encoder results.
@@ -64,6 +66,10 @@ SB_BYTES = 728
 CARRY = SB + SB_BYTES
 CARRY_BYTES = 1024
 N_UBYTES = CARRY + 2 * CARRY_BYTES
+
+# The survey's output buffer: a payload writing more is refused; a real walk starts each payload with this
+# much room, so an accepted flow's encoder never runs out of it there.
+DRY_OUT = 1 << 20
 
 # Flows the lane follows at once at most; beyond, new flows are refused (the Python path takes them). A row
 # is about 4 KiB and the hash keeps at most a quarter of its rows in use: at most 128 MiB for the table.
