@@ -51,7 +51,7 @@ def name_table(names: dict[int, str], size: int, unknown: str = "unknown-{}") ->
 
 
 @intrinsic
-def _copy(typingctx, dst, at, src, start, n):  # type: ignore[no-untyped-def]  # noqa: ARG001 (numba's signature)
+def _copy(typingctx, dst, at, src, start, n):  # type: ignore[no-untyped-def]
     """n bytes of the uint8 array src from ``start`` into dst at ``at``: one memcpy (a loop byte by byte is
     what numba makes of the obvious code: most of an event's cost, its field names and nulls being literals)."""
 
@@ -66,14 +66,14 @@ def _copy(typingctx, dst, at, src, start, n):  # type: ignore[no-untyped-def]  #
 @njit(**UNCOUNTED)
 def write_bytes(out, pos, src):  # type: ignore[no-untyped-def]
     n = src.shape[0]
-    _copy(out, np.int64(pos), src, np.int64(0), np.int64(n))
+    _copy(out, np.int64(pos), src, np.int64(0), np.int64(n))  # type: ignore[call-arg]
     return pos + n
 
 
 @njit(**UNCOUNTED)
 def write_slice(out, pos, src, start, stop):  # type: ignore[no-untyped-def]
     if stop > start:
-        _copy(out, np.int64(pos), src, np.int64(start), np.int64(stop - start))
+        _copy(out, np.int64(pos), src, np.int64(start), np.int64(stop - start))  # type: ignore[call-arg]
         return pos + (stop - start)
     return pos
 
