@@ -92,10 +92,10 @@ def test_a_single_process_takes_over_where_the_workers_cannot_vouch(plant: Path,
     give_up_at = -1
     original = events_shards.merge
 
-    def merge(parts: list[Any]) -> bytes | bytearray | None:
+    def merge(parts: list[Any], **how: Any) -> Any:
         nonlocal merges
         merges += 1
-        return None if merges == give_up_at + 1 else original(parts)
+        return None if merges == give_up_at + 1 else original(parts, **how)
 
     monkeypatch.setattr(events_shards, "merge", merge)
     invoke(str(plant), "--workers", "2")
@@ -113,7 +113,7 @@ def test_budget_pressure_hands_over_to_a_single_process(plant: Path, monkeypatch
     calls: list[int] = []
     original = events_shards.merge
     monkeypatch.setattr(events_shards, "budget_capacity", lambda: -1)  # any flush's peaks exceed it
-    monkeypatch.setattr(events_shards, "merge", lambda parts: calls.append(1) or original(parts))
+    monkeypatch.setattr(events_shards, "merge", lambda parts, **how: calls.append(1) or original(parts, **how))
     result = invoke(str(plant), "-q", "--workers", "2")
     assert result.stdout_bytes == expected.stdout_bytes
     assert len(calls) == 1  # the first flush already went to the single process

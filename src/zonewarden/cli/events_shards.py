@@ -38,7 +38,7 @@ import numpy.typing as npt
 
 from zonewarden.capture.source import open_captures
 from zonewarden.cli.events import EventsRun, Selection, run_single
-from zonewarden.cli.output import progress_bar, write_jsonl
+from zonewarden.cli.output import progress_bar, write_jsonl, write_pieces
 from zonewarden.flow.tcp_reassembly import ReassemblyLimits
 from zonewarden.model.events import Event
 from zonewarden.pipeline.app_layer import AppLayer, Shard
@@ -99,10 +99,10 @@ def _collect(channels: list[_Receiver], advance: Callable[[int], None]) -> Event
         flushed = [m for m in messages if isinstance(m, _Flush)]
         if len(flushed) != len(messages):
             raise RuntimeError("events workers out of step")  # their flow tables differ: a bug
-        lines = merge(flushed)
-        if lines is None or sum(f.peak for f in flushed) > capacity:
+        pieces = merge(flushed, joined=False)
+        if pieces is None or sum(f.peak for f in flushed) > capacity:
             return flushes
-        write_jsonl(lines, sys.stdout)
+        write_pieces(pieces if isinstance(pieces, list) else [memoryview(pieces)], sys.stdout)
         advance(flushed[0].done)
         flushes += 1
     ends = [m for m in messages if isinstance(m, tuple)]
@@ -130,21 +130,38 @@ class _Flush:
     data: bytes | bytearray
 
 
-def merge(parts: list[_Flush]) -> bytes | bytearray | None:
+def merge(parts: list[_Flush], joined: bool = True) -> bytes | bytearray | list[memoryview] | None:
     """The lines of one flush, from every worker, in frame order (each part is already); None when two parts
-    have lines of the same frame, whose order between them cannot be known."""
-    merged = merge_lines(parts)
-    return None if merged is None else merged[2]
+    have lines of the same frame, whose order between them cannot be known. Not ``joined``: the pieces, in
+    order (runs of lines of one part), for output.write_pieces."""
+    merged = merge_runs(parts)
+    if merged is None:
+        return None
+    return _joined(merged[2]) if joined else merged[2]
 
 
 Lines = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], bytes | bytearray]
+_NONE = np.zeros(0, np.int64)
 
 
 def merge_lines(parts: list[_Flush]) -> Lines | None:
     """As ``merge``, with the merged lines' frames and ends: (frames, ends, bytes)."""
+    merged = merge_runs(parts)
+    return None if merged is None else (merged[0], merged[1], _joined(merged[2]))
+
+
+def _joined(pieces: list[memoryview]) -> bytes | bytearray:
+    if len(pieces) == 1 and isinstance(pieces[0].obj, bytes | bytearray) and len(pieces[0]) == len(pieces[0].obj):
+        return pieces[0].obj  # a part's lines as they are: no copy
+    return b"".join(pieces)
+
+
+def merge_runs(parts: list[_Flush]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], list[memoryview]] | None:
+    """The merge: the merged lines' frames and ends, and the runs of lines (views of the parts' bytes that
+    follow each other in one part) in frame order; None when ambiguous (see ``merge``)."""
     parts = [p for p in parts if p.frames.shape[0]]
     if len(parts) <= 1:
-        return (parts[0].frames, parts[0].ends, parts[0].data) if parts else (_NONE, _NONE, b"")
+        return (parts[0].frames, parts[0].ends, [memoryview(parts[0].data)]) if parts else (_NONE, _NONE, [])
     counts = [p.frames.shape[0] for p in parts]
     frames = np.concatenate([p.frames for p in parts])
     source = np.repeat(np.arange(len(parts)), counts)
@@ -152,18 +169,14 @@ def merge_lines(parts: list[_Flush]) -> Lines | None:
     frames, source = frames[order], source[order]
     if np.any((frames[1:] == frames[:-1]) & (source[1:] != source[:-1])):
         return None
-    # Each line's byte range, and runs of lines that follow each other in one part: copied as one piece.
     ends = np.concatenate([p.ends for p in parts])[order]
     starts = np.concatenate([np.concatenate(([0], p.ends[:-1])) for p in parts])[order]
     cut = np.flatnonzero((source[1:] != source[:-1]) | (starts[1:] != ends[:-1])) + 1
     first, last = np.concatenate(([0], cut)), np.concatenate((cut, [order.shape[0]])) - 1
     views = [memoryview(p.data) for p in parts]
-    data = b"".join([views[s][a:b] for s, a, b in
-                     zip(source[first].tolist(), starts[first].tolist(), ends[last].tolist(), strict=True)])
-    return frames, np.cumsum(ends - starts), data
-
-
-_NONE = np.zeros(0, np.int64)
+    pieces = [views[s][a:b] for s, a, b in
+              zip(source[first].tolist(), starts[first].tolist(), ends[last].tolist(), strict=True)]
+    return frames, np.cumsum(ends - starts), pieces
 
 
 def lines_of(rows: list[Event], encoder: Any, lane: EventLane | None) -> Lines:
