@@ -175,3 +175,28 @@ def test_held_connection_events_across_a_flush(tmp_path: Path, monkeypatch: pyte
     assert len(lines) == 8
     written, total = lane_share(path)
     assert (written, total) == (4, 8)  # the early connection's CR, CC, setup and its ack
+
+
+@pytest.mark.parametrize(("anomalies", "protocols"), [
+    (True, {"modbus"}), (True, {"dnp3", "enip"}), (True, {"s7comm_plus"}), (True, {"s7comm"}),
+    (True, {"modbus", "s7comm_plus"}),
+    (False, set()),
+])
+def test_selections_are_the_python_paths(anomalies: bool, protocols: set[str], shared_dir: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """--protocol and --no-anomalies with the lane: the Python path's lines (the lane takes only the selected
+    protocols' flows, and none when anomalies are not wanted); several captures in one run."""
+    from zonewarden.protocols.registry import event_protocols
+
+    assert protocols <= set(event_protocols())
+    captures = [str(shared_dir / "corpus" / part) for part in BENCH_PARTS]
+    selection = Selection(anomalies, frozenset(protocols))
+    specs = [s for s in ANALYZERS if not protocols or s.event_protos & protocols]
+    outputs = []
+    for lane in ("0", "1"):
+        out: list[bytes] = []
+        monkeypatch.setenv(ENV_SWITCH, lane)
+        run_single(captures, specs, selection, out.append, False, lines=True)
+        outputs.append(b"".join(out))
+    assert outputs[0] == outputs[1]
+    assert outputs[0].count(b"\n") > 100 or protocols == {"s7comm_plus"}

@@ -154,7 +154,7 @@ def run_single(captures: Sequence[str], specs: Sequence[AnalyzerSpec], selection
         from zonewarden.pipeline.eventlane import attach
 
         encoder = msgspec.json.Encoder()
-        lane = attach(app, captures, selection.anomalies)
+        lane = attach(app, captures, selection.anomalies, selection.protocols)
     pipeline = PacketPipeline(captures, consumers=[app])
     flushes = 0
 

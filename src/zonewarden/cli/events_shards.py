@@ -218,7 +218,7 @@ def _analyse(sender: _Sender, captures: Sequence[str], specs: Sequence[AnalyzerS
 
     pending: list[Event] = []
     app = AppLayer(pending.append, specs, shard=shard)
-    lane = attach(app, captures, selection.anomalies)
+    lane = attach(app, captures, selection.anomalies, selection.protocols)
     pipeline = PacketPipeline(captures, consumers=[app])
     budget = app.streams.budget
     encoder = msgspec.json.Encoder()

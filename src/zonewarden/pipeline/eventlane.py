@@ -25,7 +25,7 @@ from zonewarden.flow.table import FlowAttribution
 from zonewarden.model.packets import PacketBatch
 from zonewarden.pipeline import eventlane_layout as E
 from zonewarden.pipeline.fastlane import PROTO_NAMES, LaneChunk, port_map
-from zonewarden.pipeline.fastlane_layout import EMPTY
+from zonewarden.pipeline.fastlane_layout import EMPTY, PORT_OTHER, PROTO_CODES
 from zonewarden.protocols.base import AnalyzerSpec
 
 if TYPE_CHECKING:
@@ -43,10 +43,21 @@ def enabled() -> bool:
     return os.environ.get(ENV_SWITCH, "1") != "0"
 
 
-def usable(captures: Sequence[str], tcp_ports: Mapping[int, AnalyzerSpec]) -> bool:
+def lane_ports(tcp_ports: Mapping[int, AnalyzerSpec], protocols: frozenset[str] = frozenset()) -> npt.NDArray[np.int8]:
+    """fastlane.port_map, with the lane's protocols not among ``protocols`` (when given: ``events --protocol``)
+    as another analyzer's ports: the Python path filters those flows' events by protocol."""
+    ports = port_map(tcp_ports)
+    for name, code in PROTO_CODES.items():
+        if protocols and name not in protocols:
+            ports[ports == code] = PORT_OTHER
+    return ports
+
+
+def usable(captures: Sequence[str], tcp_ports: Mapping[int, AnalyzerSpec], protocols: frozenset[str] = frozenset()
+           ) -> bool:
     """Whether the lane can run: switched on, inputs that can be read twice, and one of its protocols asked for."""
     return (enabled() and STDIN not in captures and all(os.path.isfile(c) for c in captures)
-            and bool((port_map(tcp_ports) > 0).any()))
+            and bool((lane_ports(tcp_ports, protocols) > 0).any()))
 
 
 class EventLane:
@@ -54,8 +65,8 @@ class EventLane:
     uids grow. ``dry``: the survey (nothing written; refusals are recorded)."""
 
     def __init__(self, tcp_ports: Mapping[int, AnalyzerSpec], refused: npt.NDArray[np.uint8] | None = None,
-                 dry: bool = False) -> None:
-        self.ports = port_map(tcp_ports)
+                 dry: bool = False, protocols: frozenset[str] = frozenset()) -> None:
+        self.ports = lane_ports(tcp_ports, protocols)
         self.refused = refused if refused is not None else np.zeros(1 << 12, np.uint8)
         self.dry = dry
         self.table = np.full((MIN_ROWS, E.N_ECOLS), EMPTY, np.int64)
@@ -184,23 +195,24 @@ class _Survey:
         self.lane.flows_finished(records)
 
 
-def attach(app: AppLayer, captures: Sequence[str], anomalies: bool = True) -> EventLane | None:
+def attach(app: AppLayer, captures: Sequence[str], anomalies: bool = True, protocols: frozenset[str] = frozenset()
+           ) -> EventLane | None:
     """Survey the captures (for ``app``'s shard of the flows) and make the lane ``app``'s; None when the lane
     cannot run here (see ``usable``), or when anomaly events are not wanted (the encoders write the few they
-    mirror with the messages)."""
-    if not anomalies or not usable(captures, app.tcp_ports):
+    mirror with the messages). ``protocols``: only these protocols' events are wanted (all when empty)."""
+    if not anomalies or not usable(captures, app.tcp_ports, protocols):
         return None
-    lane = EventLane(app.tcp_ports, survey(captures, app.tcp_ports, app.shard))
+    lane = EventLane(app.tcp_ports, survey(captures, app.tcp_ports, app.shard, protocols), protocols=protocols)
     app.lane = lane  # type: ignore[assignment]
     return lane
 
 
-def survey(captures: Sequence[str], tcp_ports: Mapping[int, AnalyzerSpec], shard: object | None = None
-           ) -> npt.NDArray[np.uint8]:
+def survey(captures: Sequence[str], tcp_ports: Mapping[int, AnalyzerSpec], shard: object | None = None,
+           protocols: frozenset[str] = frozenset()) -> npt.NDArray[np.uint8]:
     """The first pass: by flow uid, 1 for the flows the encoders refuse (the Python path's)."""
     from zonewarden.pipeline.packets import PacketPipeline
 
-    lane = EventLane(tcp_ports, dry=True)
+    lane = EventLane(tcp_ports, dry=True, protocols=protocols)
     pipeline = PacketPipeline(captures, consumers=[_Survey(lane, shard)])
     for _records in pipeline.flow_batches():
         pass
