@@ -340,7 +340,11 @@ def report(a: argparse.Namespace, pcap: Path, build_cmd: list[str], packets: int
           f"- Output lines of the cases writing to a file (last run): {lines or 'n/a'}.",
           f"- `zonewarden events` runs as it does by default here: one worker process per CPU ({os.cpu_count()},"
           " at most 4), each reading the capture and analysing its share of the flows; the single-process"
-          " figure is the -1-worker case. tshark and the dpkt loop are single processes."]
+          " figure is the -1-worker case. tshark and the dpkt loop are single processes.",
+          "- `zonewarden events` writes the Modbus/S7comm/DNP3/EtherNet-IP flows its compiled encoders take"
+          " (pipeline/eventlane*.py) in compiled code: each process reads the capture twice (a survey, then the"
+          " writing pass); the lines are byte for byte the Python analyzers' (ZONEWARDEN_EVENTLANE=0;"
+          " tests/pipeline/test_eventlane_parity.py)."]
     if big is not None and big_cmd is not None:
         runs = ", ".join(f"{r.case.name} ({r.median:.1f}s, {rss_cell(r)} MB)" if r.ok
                          else f"{r.case.name} (failed)" for r in big)
