@@ -113,6 +113,19 @@ def write_int(out, pos, v):  # type: ignore[no-untyped-def]
 
 
 @njit(**UNCOUNTED)
+def write_opt(out, pos, key, v):  # type: ignore[no-untyped-def]
+    """A field (``key``: its ``,"name":`` literal) holding a non-negative integer, null when ``v`` < 0."""
+    pos = write_bytes(out, pos, key)
+    return write_null(out, pos) if v < 0 else write_uint(out, pos, v)
+
+
+@njit(**UNCOUNTED)
+def be16(data, k):  # type: ignore[no-untyped-def]
+    """The big-endian 16-bit unsigned integer at data[k]."""
+    return (np.int64(data[k]) << 8) | data[k + 1]
+
+
+@njit(**UNCOUNTED)
 def write_bool(out, pos, v):  # type: ignore[no-untyped-def]
     return write_bytes(out, pos, TRUE if v else FALSE)
 

@@ -42,8 +42,9 @@ from zonewarden.pipeline.eventlane_layout import (
 )
 from zonewarden.pipeline.eventlane_modbus import encode_modbus
 from zonewarden.pipeline.eventlane_s7 import encode_s7, holds_events
-from zonewarden.pipeline.fastlane_kernel import find_row, tcp_close, tcp_open
+from zonewarden.pipeline.fastlane_kernel import find_row, free_row, tcp_close, tcp_open
 from zonewarden.pipeline.fastlane_layout import (
+    C_UID,
     LANE_CONSUMED,
     LANE_NONE,
     P_DNP3,
@@ -61,6 +62,7 @@ from zonewarden.protocols.enip.wire_encap import HEADER_LEN as ENIP_HEADER
 from zonewarden.protocols.enip.wire_encap import MAX_PLAUSIBLE_COMMAND
 from zonewarden.protocols.s7comm.wire_cotp import TPKT_MIN_LENGTH, TPKT_VERSION
 
+assert E_UID == C_UID  # the rows live in the fast lane's hash: find_row and free_row serve both
 TH_SYN, TH_FIN, TH_RST = 0x02, 0x01, 0x04
 SEQ_MASK = 0xFFFFFFFF
 ST_DONE, ST_NEED_ROOM, ST_OUT_FULL, ST_DIVERGED = 0, 1, 2, 3
@@ -80,30 +82,13 @@ K_FRAME = lit('","frame":')
 HEX = lit("0123456789abcdef")
 
 
-@njit(**UNCOUNTED)
-def _home(uid, size):  # type: ignore[no-untyped-def]
-    h = np.uint64(uid) * np.uint64(0x9E3779B97F4A7C15)
-    return np.int64(h >> np.uint64(40)) & (size - 1)
-
-
-@njit(**UNCOUNTED)
-def _free_row(table, uid):  # type: ignore[no-untyped-def]
-    size = table.shape[0]
-    r = _home(uid, size)
-    for _ in range(size):
-        if table[r, E_UID] < 0:
-            return r
-        r = (r + 1) & (size - 1)
-    return -1
-
-
 @njit(cache=True)
 def rehash(table, utable, new_table, new_utable):  # type: ignore[no-untyped-def]
     """Move every live row into the (empty, larger or equal) new arrays."""
     for r in range(table.shape[0]):
         uid = table[r, E_UID]
         if uid >= 0:
-            to = _free_row(new_table, uid)
+            to = free_row(new_table, uid)
             new_table[to, :] = table[r, :]
             new_utable[to, :] = utable[r, :]
 
@@ -155,7 +140,7 @@ def write_header(urow, c, client, server, client_port, server_port, fid):  # typ
 
 @njit(**UNCOUNTED)
 def _new_row(table, utable, params, i, u, d, c, swap, src_lo, dst_lo, sport, dport, fid):  # type: ignore[no-untyped-def]
-    r = _free_row(table, u)
+    r = free_row(table, u)
     if table[r, E_UID] == TOMB:
         params[Q_TOMBS] -= 1
     params[Q_USED] += 1

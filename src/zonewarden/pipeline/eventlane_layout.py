@@ -39,7 +39,7 @@ ENC_OK, ENC_REFUSE, ENC_FULL = 0, 1, 2
 MODE_LANE, MODE_REFUSED = 0, 1
 
 # int64 columns.
-E_UID = 0  # the flow uid (key of the open-addressing hash; fastlane_layout.EMPTY / TOMB)
+E_UID = 0  # the flow uid: the key of fastlane_kernel's open-addressing hash (its C_UID), or EMPTY / TOMB
 E_PROTO = 1  # fastlane_layout.P_* code
 E_SWAP = 2  # 1: the flow's originator is the server
 E_MODE = 3

@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit
 
 from zonewarden.pipeline.eventlane_json import (
+    be16,
     begin_anomaly,
     begin_event,
     lit,
@@ -22,6 +23,7 @@ from zonewarden.pipeline.eventlane_json import (
     write_bytes,
     write_name,
     write_null,
+    write_opt,
     write_uint,
 )
 from zonewarden.pipeline.eventlane_layout import ENC_FULL, ENC_OK, ENC_REFUSE
@@ -52,17 +54,6 @@ K_ANOMALY_END = lit('"}\n')
 
 
 @njit(**UNCOUNTED)
-def _u16(data, k):  # type: ignore[no-untyped-def]
-    return (np.int64(data[k]) << 8) | data[k + 1]
-
-
-@njit(**UNCOUNTED)
-def _opt(out, pos, key, v):  # type: ignore[no-untyped-def]
-    pos = write_bytes(out, pos, key)
-    return write_null(out, pos) if v < 0 else write_uint(out, pos, v)
-
-
-@njit(**UNCOUNTED)
 def _words(out, pos, data, start, stop):  # type: ignore[no-untyped-def]
     """Big-endian 16-bit values of data[start:stop] (an odd last byte ignored) as a JSON list."""
     out[pos] = 91
@@ -72,7 +63,7 @@ def _words(out, pos, data, start, stop):  # type: ignore[no-untyped-def]
         if k > start:
             out[pos] = 44
             pos += 1
-        pos = write_uint(out, pos, _u16(data, k))
+        pos = write_uint(out, pos, be16(data, k))
         k += 2
     out[pos] = 93
     return pos + 1
@@ -112,9 +103,9 @@ def encode_modbus(data, off, end, side, ts_ns, frame, hdr, st, sb, out, pos):  #
     while p < end:
         if p + MBAP_LEN > end:
             return ENC_REFUSE, pos  # an ADU across payloads (or a stray tail): the analyzer buffers it
-        tid = _u16(data, p)
-        pid = _u16(data, p + 2)
-        length = _u16(data, p + 4)
+        tid = be16(data, p)
+        pid = be16(data, p + 2)
+        length = be16(data, p + 4)
         unit = np.int64(data[p + 6])
         if pid != 0 or length < 2 or length > SPEC_MAX_MBAP_LENGTH:
             return ENC_REFUSE, pos
@@ -134,16 +125,16 @@ def encode_modbus(data, off, end, side, ts_ns, frame, hdr, st, sb, out, pos):  #
             if fc <= 4:
                 if n != 4:
                     return ENC_REFUSE, pos
-                address, quantity = _u16(data, body), _u16(data, body + 2)
+                address, quantity = be16(data, body), be16(data, body + 2)
             elif fc == 5 or fc == 6:
                 if n != 4:
                     return ENC_REFUSE, pos
-                address, quantity = _u16(data, body), 1
+                address, quantity = be16(data, body), 1
                 values = 4 if fc == 5 else 5
             elif fc == 15 or fc == 16:
                 if n < 5 or n - 5 != data[body + 4]:
                     return ENC_REFUSE, pos
-                address, quantity = _u16(data, body), _u16(data, body + 2)
+                address, quantity = be16(data, body), be16(data, body + 2)
                 values = 3 if fc == 15 else 1
                 vstart = body + 5
             else:
@@ -180,8 +171,8 @@ def encode_modbus(data, off, end, side, ts_ns, frame, hdr, st, sb, out, pos):  #
             elif fc == 5 or fc == 6 or fc == 15 or fc == 16:
                 if n != 4:
                     return ENC_REFUSE, pos
-                address = _u16(data, body)
-                quantity = _u16(data, body + 2) if fc >= 15 else 1
+                address = be16(data, body)
+                quantity = be16(data, body + 2) if fc >= 15 else 1
                 values = 4 if fc == 5 else (5 if fc == 6 else 0)
             else:
                 return ENC_REFUSE, pos
@@ -194,9 +185,9 @@ def encode_modbus(data, off, end, side, ts_ns, frame, hdr, st, sb, out, pos):  #
         pos = write_uint(out, pos, fc & 0x7F)
         pos = write_bytes(out, pos, K_FUNCTION)
         pos = write_name(out, pos, FUNCTION_NAMES, FUNCTION_OFFSETS, fc & 0x7F)
-        pos = _opt(out, pos, K_EXCEPTION, exception)
-        pos = _opt(out, pos, K_ADDRESS, address)
-        pos = _opt(out, pos, K_QUANTITY, quantity)
+        pos = write_opt(out, pos, K_EXCEPTION, exception)
+        pos = write_opt(out, pos, K_ADDRESS, address)
+        pos = write_opt(out, pos, K_QUANTITY, quantity)
         pos = write_bytes(out, pos, K_VALUES)
         if values == 0:
             pos = write_null(out, pos)
@@ -207,12 +198,12 @@ def encode_modbus(data, off, end, side, ts_ns, frame, hdr, st, sb, out, pos):  #
         elif values == 3:
             pos = _bits(out, pos, data, vstart, vstop, quantity)
         else:
-            v = _u16(data, body + 2)
+            v = be16(data, body + 2)
             out[pos] = 91
             pos = write_uint(out, pos + 1, (1 if v == 0xFF00 else 0) if values == 4 else v)
             out[pos] = 93
             pos += 1
-        pos = _opt(out, pos, K_TAIL, request_frame)
+        pos = write_opt(out, pos, K_TAIL, request_frame)
         pos = write_bytes(out, pos, K_END)
         p = stop
     return ENC_OK, pos

@@ -30,6 +30,7 @@ import numpy as np
 from numba import njit
 
 from zonewarden.pipeline.eventlane_json import (
+    be16,
     begin_event,
     lit,
     name_table,
@@ -37,6 +38,7 @@ from zonewarden.pipeline.eventlane_json import (
     write_hex,
     write_name,
     write_null,
+    write_opt,
     write_slice,
     write_uint,
 )
@@ -116,17 +118,6 @@ assert _COTP[_COTP.index("frame") + 1 :] == _COTP_FIELDS
 
 
 @njit(**UNCOUNTED)
-def _u16(data, k):  # type: ignore[no-untyped-def]
-    return (np.int64(data[k]) << 8) | data[k + 1]
-
-
-@njit(**UNCOUNTED)
-def _opt(out, pos, key, v):  # type: ignore[no-untyped-def]
-    pos = write_bytes(out, pos, key)
-    return write_null(out, pos) if v < 0 else write_uint(out, pos, v)
-
-
-@njit(**UNCOUNTED)
 def _named(out, pos, key, table, offsets, code):  # type: ignore[no-untyped-def]
     pos = write_bytes(out, pos, key)
     return write_null(out, pos) if code < 0 else write_name(out, pos, table, offsets, code)
@@ -144,15 +135,15 @@ def _sep(out, pos, n):  # type: ignore[no-untyped-def]
 @njit(**UNCOUNTED)
 def _item(out, pos, syntax, area, db, address, tsize, length):  # type: ignore[no-untyped-def]
     """One S7Item with an area (S7ANY, DBREAD)."""
-    pos = _opt(out, pos, K_ITEM_SYNTAX, syntax)
-    pos = _opt(out, pos, K_ITEM_AREA, area)
+    pos = write_opt(out, pos, K_ITEM_SYNTAX, syntax)
+    pos = write_opt(out, pos, K_ITEM_AREA, area)
     pos = _named(out, pos, K_ITEM_AREA_NAME, AREA_NAMES, AREA_OFFSETS, area)
-    pos = _opt(out, pos, K_ITEM_DB, db)
-    pos = _opt(out, pos, K_ITEM_ADDRESS, address)
-    pos = _opt(out, pos, K_ITEM_BYTE, address >> 3)
-    pos = _opt(out, pos, K_ITEM_BIT, address & 7)
-    pos = _opt(out, pos, K_ITEM_TSIZE, tsize)
-    pos = _opt(out, pos, K_ITEM_LENGTH, length)
+    pos = write_opt(out, pos, K_ITEM_DB, db)
+    pos = write_opt(out, pos, K_ITEM_ADDRESS, address)
+    pos = write_opt(out, pos, K_ITEM_BYTE, address >> 3)
+    pos = write_opt(out, pos, K_ITEM_BIT, address & 7)
+    pos = write_opt(out, pos, K_ITEM_TSIZE, tsize)
+    pos = write_opt(out, pos, K_ITEM_LENGTH, length)
     out[pos] = 125
     return pos + 1
 
@@ -175,19 +166,19 @@ def _items(out, pos, src, start, stop, count):  # type: ignore[no-untyped-def]
         b1 = min(p + 2 + spec_len, stop)
         if syntax == SYNTAX_S7ANY and b1 - b0 >= 9:
             address = (np.int64(src[b0 + 6]) << 16) | (np.int64(src[b0 + 7]) << 8) | src[b0 + 8]
-            pos = _item(out, _sep(out, pos, n_items), syntax, np.int64(src[b0 + 5]), _u16(src, b0 + 3), address,
-                        np.int64(src[b0]), _u16(src, b0 + 1))
+            pos = _item(out, _sep(out, pos, n_items), syntax, np.int64(src[b0 + 5]), be16(src, b0 + 3), address,
+                        np.int64(src[b0]), be16(src, b0 + 1))
             n_items += 1
         elif syntax == SYNTAX_DBREAD and b1 > b0:
             for k in range(src[b0]):
                 a = b0 + 1 + 5 * k
                 if a + 5 > b1 or n_items >= MAX_ITEMS:
                     break
-                pos = _item(out, _sep(out, pos, n_items), syntax, AREA_DATA_BLOCK, _u16(src, a + 1),
-                            _u16(src, a + 3) * 8, NONE, np.int64(src[a]))
+                pos = _item(out, _sep(out, pos, n_items), syntax, AREA_DATA_BLOCK, be16(src, a + 1),
+                            be16(src, a + 3) * 8, NONE, np.int64(src[a]))
                 n_items += 1
         else:
-            pos = write_bytes(out, _opt(out, _sep(out, pos, n_items), K_ITEM_SYNTAX, syntax), K_ITEM_BARE)
+            pos = write_bytes(out, write_opt(out, _sep(out, pos, n_items), K_ITEM_SYNTAX, syntax), K_ITEM_BARE)
             n_items += 1
         p += 2 + (spec_len if spec_len > 1 else 1)
     if n_items == 0:
@@ -213,7 +204,7 @@ def _return_codes(out, pos, data, start, stop, count, read):  # type: ignore[no-
         pos = write_uint(out, _sep(out, pos, n), code)
         length = -3  # (write var: a byte)
         if read:
-            length = _u16(data, p + 2) if code == 0x00 or code == 0x0A or code == 0xFF else 0
+            length = be16(data, p + 2) if code == 0x00 or code == 0x0A or code == 0xFF else 0
             if data[p + 1] in (3, 4, 5):  # a length in bits
                 length = (length + 7) // 8
             if length % 2 and n < count - 1:
@@ -283,7 +274,7 @@ def _s7(data, t0, t1, side, ts_ns, frame, hdr, st, sb, out, pos):  # type: ignor
     rosctr = np.int64(data[t0 + 1])
     if rosctr < 1 or rosctr > 3:
         return ENC_REFUSE, pos  # userdata, or unknown (malformed_pdu)
-    ref, plen, dlen = _u16(data, t0 + 4), _u16(data, t0 + 6), _u16(data, t0 + 8)
+    ref, plen, dlen = be16(data, t0 + 4), be16(data, t0 + 6), be16(data, t0 + 8)
     error_class = error_code = NONE
     hlen = 10
     if rosctr != 1:
@@ -304,7 +295,7 @@ def _s7(data, t0, t1, side, ts_ns, frame, hdr, st, sb, out, pos):  # type: ignor
     elif fn == FN_SETUP:
         if plen < 8:
             return ENC_REFUSE, pos  # a problem: length_mismatch
-        amq_calling, amq_called, pdu_size = _u16(data, p0 + 2), _u16(data, p0 + 4), _u16(data, p0 + 6)
+        amq_calling, amq_called, pdu_size = be16(data, p0 + 2), be16(data, p0 + 4), be16(data, p0 + 6)
     function, request_frame, slot = fn, NONE, -1
     if rosctr == 1 and fn == NONE:
         return ENC_REFUSE, pos
@@ -318,16 +309,16 @@ def _s7(data, t0, t1, side, ts_ns, frame, hdr, st, sb, out, pos):  # type: ignor
                 return ENC_REFUSE, pos  # function_mismatch
             function, request_frame = st[s + 2], st[s + 1]
     pos = begin_event(out, pos, hdr, side, ts_ns, rosctr != 1, frame)
-    pos = _opt(out, pos, K_ROSCTR, rosctr)
+    pos = write_opt(out, pos, K_ROSCTR, rosctr)
     pos = _named(out, pos, K_ROSCTR_NAME, ROSCTR_NAMES, ROSCTR_OFFSETS, rosctr)
-    pos = _opt(out, pos, K_PDU_REF, ref)
-    pos = _opt(out, pos, K_PARAM_LENGTH, plen)
-    pos = _opt(out, pos, K_DATA_LENGTH, dlen)
-    pos = _opt(out, pos, K_ERROR_CLASS, error_class)
-    pos = _opt(out, pos, K_ERROR_CODE, error_code)
-    pos = _opt(out, pos, K_FUNCTION, function)
+    pos = write_opt(out, pos, K_PDU_REF, ref)
+    pos = write_opt(out, pos, K_PARAM_LENGTH, plen)
+    pos = write_opt(out, pos, K_DATA_LENGTH, dlen)
+    pos = write_opt(out, pos, K_ERROR_CLASS, error_class)
+    pos = write_opt(out, pos, K_ERROR_CODE, error_code)
+    pos = write_opt(out, pos, K_FUNCTION, function)
     pos = _named(out, pos, K_FUNCTION_NAME, FUNCTION_NAMES, FUNCTION_OFFSETS, function)
-    pos = _opt(out, pos, K_ITEM_COUNT, item_count)
+    pos = write_opt(out, pos, K_ITEM_COUNT, item_count)
     pos = write_bytes(out, pos, K_ITEMS)
     if rosctr == 1:
         start = min(p0 + 2, p1)
@@ -352,10 +343,10 @@ def _s7(data, t0, t1, side, ts_ns, frame, hdr, st, sb, out, pos):  # type: ignor
             return ENC_REFUSE, pos
     else:
         pos = write_null(out, pos)
-    pos = _opt(out, pos, K_MAX_AMQ_CALLING, amq_calling)
-    pos = _opt(out, pos, K_MAX_AMQ_CALLED, amq_called)
-    pos = _opt(out, pos, K_PDU_SIZE, pdu_size)
-    pos = _opt(out, pos, K_REQUEST_FRAME, request_frame)
+    pos = write_opt(out, pos, K_MAX_AMQ_CALLING, amq_calling)
+    pos = write_opt(out, pos, K_MAX_AMQ_CALLED, amq_called)
+    pos = write_opt(out, pos, K_PDU_SIZE, pdu_size)
+    pos = write_opt(out, pos, K_REQUEST_FRAME, request_frame)
     pos = write_bytes(out, pos, K_END)
     return ENC_OK, pos
 
@@ -397,7 +388,7 @@ def _cotp(data, c, hend, code, side, ts_ns, frame, hdr, out, pos):  # type: igno
     if code in (COTP_CR, COTP_CC):
         if li < 6:
             return ENC_REFUSE, pos
-        dst_ref, src_ref = _u16(data, c + 2), _u16(data, c + 4)
+        dst_ref, src_ref = be16(data, c + 2), be16(data, c + 4)
         q = c + 7
         while q + 2 <= hend:
             pcode, n = data[q], np.int64(data[q + 1])
@@ -417,17 +408,17 @@ def _cotp(data, c, hend, code, side, ts_ns, frame, hdr, out, pos):  # type: igno
     elif code in (COTP_DR, COTP_DC):
         if li < 5:
             return ENC_REFUSE, pos
-        dst_ref, src_ref = _u16(data, c + 2), _u16(data, c + 4)
+        dst_ref, src_ref = be16(data, c + 2), be16(data, c + 4)
         if code == COTP_DR and li >= 6:
             reason = np.int64(data[c + 6])
     elif li >= 3:  # ER
-        dst_ref = _u16(data, c + 2)
+        dst_ref = be16(data, c + 2)
     pos = begin_event(out, pos, hdr, side, ts_ns, code == COTP_CC or side == 1, frame)
-    pos = _opt(out, pos, K_PDU_TYPE, code)
+    pos = write_opt(out, pos, K_PDU_TYPE, code)
     pos = _named(out, pos, K_PDU_TYPE_NAME, COTP_NAMES, COTP_OFFSETS, code)
-    pos = _opt(out, pos, K_DST_REF, dst_ref)
-    pos = _opt(out, pos, K_SRC_REF, src_ref)
-    pos = _opt(out, pos, K_TPDU_SIZE, tpdu_size)
+    pos = write_opt(out, pos, K_DST_REF, dst_ref)
+    pos = write_opt(out, pos, K_SRC_REF, src_ref)
+    pos = write_opt(out, pos, K_TPDU_SIZE, tpdu_size)
     pos = _tsap(out, pos, K_SRC_TSAP, data, calling_at, calling_n, False)
     pos = _tsap(out, pos, K_DST_TSAP, data, called_at, called_n, False)
     pos = _tsap(out, pos, K_SRC_TSAP_TEXT, data, calling_at, calling_n, True)
@@ -436,9 +427,9 @@ def _cotp(data, c, hend, code, side, ts_ns, frame, hdr, out, pos):  # type: igno
     if called_n == 2:
         kind, rack, slot = np.int64(data[called_at]), np.int64(data[called_at + 1]) >> 5, data[called_at + 1] & 31
     pos = _named(out, pos, K_CONNECTION_TYPE, CONNECTION_NAMES, CONNECTION_OFFSETS, kind)
-    pos = _opt(out, pos, K_RACK, rack)
-    pos = _opt(out, pos, K_SLOT, slot)
-    pos = _opt(out, pos, K_REASON, reason)
+    pos = write_opt(out, pos, K_RACK, rack)
+    pos = write_opt(out, pos, K_SLOT, slot)
+    pos = write_opt(out, pos, K_REASON, reason)
     pos = write_bytes(out, pos, K_END)
     return ENC_OK, pos
 
@@ -449,7 +440,7 @@ def encode_s7(data, off, end, side, ts_ns, frame, hdr, st, sb, out, pos):  # typ
     while p < end:
         if p + TPKT_HEADER > end:
             return ENC_REFUSE, pos  # a TPKT across payloads (or a stray tail): the analyzer buffers it
-        length = _u16(data, p + 2)
+        length = be16(data, p + 2)
         if data[p] != 3 or length < 7:
             return ENC_REFUSE, pos
         stop = p + length

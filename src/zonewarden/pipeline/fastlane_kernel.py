@@ -109,7 +109,7 @@ def find_row(table, uid):  # type: ignore[no-untyped-def]
 
 
 @njit(**UNCOUNTED)
-def _free_row(table, uid):  # type: ignore[no-untyped-def]
+def free_row(table, uid):  # type: ignore[no-untyped-def]
     """Where to insert ``uid`` (known absent): the first tombstone or empty row on its probe path."""
     size = table.shape[0]
     r = _home(uid, size)
@@ -127,7 +127,7 @@ def rehash(table, addrs, new_table, new_addrs, moved):  # type: ignore[no-untype
         uid = table[r, C_UID]
         moved[r] = -1
         if uid >= 0:
-            to = _free_row(new_table, uid)
+            to = free_row(new_table, uid)
             new_table[to, :] = table[r, :]
             new_addrs[to, :] = addrs[r, :]
             moved[r] = to
@@ -159,7 +159,7 @@ def forget(table, params, pool_free, uids):  # type: ignore[no-untyped-def]
 
 @njit(**UNCOUNTED)
 def _new_row(table, addrs, params, i, u, d, c, swap, l3, src_hi, src_lo, dst_hi, dst_lo, sport, dport, fid):  # type: ignore[no-untyped-def]
-    r = _free_row(table, u)
+    r = free_row(table, u)
     if table[r, C_UID] == TOMB:
         params[P_TOMBS] -= 1
     params[P_USED] += 1
