@@ -200,3 +200,47 @@ def test_selections_are_the_python_paths(anomalies: bool, protocols: set[str], s
         outputs.append(b"".join(out))
     assert outputs[0] == outputs[1]
     assert outputs[0].count(b"\n") > 100 or protocols == {"s7comm_plus"}
+
+
+def _modbus_flow(src: int, sport: int, tid: int, ipv6: bool = False) -> list[bytes]:
+    request = struct.pack("!HHHB", tid, 0, 6, 1) + bytes([3, 0, 1, 0, 2])
+    response = struct.pack("!HHHB", tid, 0, 7, 1) + bytes([3, 4, 0, 1, 0, 2])
+    if not ipv6:
+        a, b = divmod(src, 250)
+        return [_tcp_addr(bytes([10, 1, a, b + 1]), bytes([10, 0, 0, 2]), sport, 502, 100, 0, 0x02, b""),
+                _tcp_addr(bytes([10, 1, a, b + 1]), bytes([10, 0, 0, 2]), sport, 502, 101, 0, 0x18, request),
+                _tcp_addr(bytes([10, 0, 0, 2]), bytes([10, 1, a, b + 1]), 502, sport, 0, 113, 0x18, response)]
+    ip6 = [bytes(15) + bytes([1]), bytes(15) + bytes([2])]
+    frames = []
+    for (s, d, sp, dp, seq, payload) in ((0, 1, sport, 502, 101, request), (1, 0, 502, sport, 0, response)):
+        tcp = struct.pack("!HHIIBBHHH", sp, dp, seq, 0, 5 << 4, 0x18, 65535, 0, 0) + payload
+        ip = struct.pack("!IHBB16s16s", 6 << 28, len(tcp), 6, 64, ip6[s], ip6[d])
+        frames.append(b"\x02" * 6 + b"\x04" * 6 + b"\x86\xdd" + ip + tcp)
+    return frames
+
+
+def _tcp_addr(src: bytes, dst: bytes, sport: int, dport: int, seq: int, ack: int, flags: int, payload: bytes) -> bytes:
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40 + len(payload), 0, 0, 64, 6, 0, src, dst)
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0)
+    return b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip + tcp + payload
+
+
+def test_flows_past_the_lanes_bounds_are_the_python_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More live flows than MAX_ROWS (a scan, a flood), IPv6 addresses, times before 1972: those flows go to
+    the Python path; the lines are the same, and the lane keeps (and writes) the rest."""
+    from zonewarden.pipeline.eventlane_layout import MAX_ROWS
+
+    n = MAX_ROWS + 500
+    t0 = 1_700_000_000 * 10**6
+    opened = [_modbus_flow(k, 20000 + k % 40000, k) for k in range(n)]  # all open at once
+    frames = [(t0 + k, f[0]) for k, f in enumerate(opened)]
+    frames += [(t0 + n + k, part) for k, f in enumerate(opened) for part in f[1:]]
+    frames += [(t0 + 3 * n + k, f) for k, f in enumerate(_modbus_flow(0, 999, 7, ipv6=True))]
+    early = [(1_000_000 + k, f) for k, f in enumerate(_modbus_flow(9999, 998, 8))]  # 1970: not writable
+    path = tmp_path / "many.pcap"
+    path.write_bytes(_pcap(early + frames))
+    lines = assert_same_events(path, monkeypatch)
+    assert lines.count(b"\n") == 2 * (n + 2)
+    written, total = lane_share(path)
+    assert total == 2 * (n + 2)
+    assert 2 * (MAX_ROWS - 10) <= written <= 2 * MAX_ROWS  # the first MAX_ROWS flows, not the rest
