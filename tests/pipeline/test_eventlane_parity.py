@@ -185,7 +185,8 @@ def test_held_connection_events_across_a_flush(tmp_path: Path, monkeypatch: pyte
 def test_selections_are_the_python_paths(anomalies: bool, protocols: set[str], shared_dir: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """--protocol and --no-anomalies with the lane: the Python path's lines (the lane takes only the selected
-    protocols' flows, and none when anomalies are not wanted); several captures in one run."""
+    protocols' flows, and not those whose encoder writes an anomaly when anomalies are not wanted); several
+    captures in one run."""
     from zonewarden.protocols.registry import event_protocols
 
     assert protocols <= set(event_protocols())
@@ -200,6 +201,8 @@ def test_selections_are_the_python_paths(anomalies: bool, protocols: set[str], s
         outputs.append(b"".join(out))
     assert outputs[0] == outputs[1]
     assert outputs[0].count(b"\n") > 100 or protocols == {"s7comm_plus"}
+    lane = attach(AppLayer(lambda e: None, specs), captures, anomalies, frozenset(protocols))
+    assert (lane is None) == (protocols == {"s7comm_plus"})  # (no lane protocol selected)
 
 
 def _modbus_flow(src: int, sport: int, tid: int, ipv6: bool = False) -> list[bytes]:

@@ -36,7 +36,6 @@ MIN_ROWS = 1024
 OUT_BYTES = 16 << 20  # the output buffer to start with; it grows up to MAX_OUT per flush
 MAX_OUT = 64 << 20
 ST_DONE, ST_NEED_ROOM, ST_OUT_FULL, ST_DIVERGED = 0, 1, 2, 3
-Q_USED, Q_TOMBS, Q_TAKEN, N_QPARAMS = 0, 1, 2, 7
 
 
 def enabled() -> bool:
@@ -65,13 +64,14 @@ class EventLane:
     uids grow. ``dry``: the survey (nothing written; refusals are recorded)."""
 
     def __init__(self, tcp_ports: Mapping[int, AnalyzerSpec], refused: npt.NDArray[np.uint8] | None = None,
-                 dry: bool = False, protocols: frozenset[str] = frozenset()) -> None:
+                 dry: bool = False, protocols: frozenset[str] = frozenset(), anomalies: bool = True) -> None:
         self.ports = lane_ports(tcp_ports, protocols)
         self.refused = refused if refused is not None else np.zeros(1 << 12, np.uint8)
         self.dry = dry
         self.table = np.full((MIN_ROWS, E.N_ECOLS), EMPTY, np.int64)
         self.utable = np.zeros((MIN_ROWS, E.N_UBYTES), np.uint8)
-        self.params = np.zeros(N_QPARAMS, np.int64)
+        self.params = np.zeros(E.N_QPARAMS, np.int64)
+        self.params[E.Q_NO_ANOMALIES] = not anomalies
         self.out = np.zeros(OUT_BYTES if not dry else E.DRY_OUT, np.uint8)
         self.ev_frame = np.zeros(1 << 14, np.int64)
         self.ev_end = np.zeros(1 << 14, np.int64)
@@ -121,8 +121,8 @@ class EventLane:
 
     def flows_taken(self) -> Counter[str]:
         """Flows the lane wrote, by analyzer name (as AppLayer.flows_by_protocol counts them)."""
-        return Counter({PROTO_NAMES[c]: int(self.params[Q_TAKEN + c]) for c in PROTO_NAMES
-                        if self.params[Q_TAKEN + c]})
+        return Counter({PROTO_NAMES[c]: int(self.params[E.Q_TAKEN + c]) for c in PROTO_NAMES
+                        if self.params[E.Q_TAKEN + c]})
 
     def _make_room(self) -> None:
         """The output buffer (or its index) is full: a larger one, up to MAX_OUT bytes; past that, keep what
@@ -170,13 +170,13 @@ class EventLane:
 
     def _grow(self) -> None:
         size = self.table.shape[0]
-        if self.params[Q_USED] * 4 > size:
+        if self.params[E.Q_USED] * 4 > size:
             size *= 2
         table = np.full((size, E.N_ECOLS), EMPTY, np.int64)
         utable = np.zeros((size, E.N_UBYTES), np.uint8)
         kernels.eventlane_rehash(self.table, self.utable, table, utable)
         self.table, self.utable = table, utable
-        self.params[Q_TOMBS] = 0
+        self.params[E.Q_TOMBS] = 0
 
 
 class _Survey:
@@ -198,21 +198,22 @@ class _Survey:
 def attach(app: AppLayer, captures: Sequence[str], anomalies: bool = True, protocols: frozenset[str] = frozenset()
            ) -> EventLane | None:
     """Survey the captures (for ``app``'s shard of the flows) and make the lane ``app``'s; None when the lane
-    cannot run here (see ``usable``), or when anomaly events are not wanted (the encoders write the few they
-    mirror with the messages). ``protocols``: only these protocols' events are wanted (all when empty)."""
-    if not anomalies or not usable(captures, app.tcp_ports, protocols):
+    cannot run here (see ``usable``). ``protocols``: only these protocols' events are wanted (all when empty);
+    not ``anomalies``: no anomaly events (the flows whose encoder writes one are left to the Python path)."""
+    if not usable(captures, app.tcp_ports, protocols):
         return None
-    lane = EventLane(app.tcp_ports, survey(captures, app.tcp_ports, app.shard, protocols), protocols=protocols)
+    refused = survey(captures, app.tcp_ports, app.shard, protocols, anomalies)
+    lane = EventLane(app.tcp_ports, refused, protocols=protocols)
     app.lane = lane  # type: ignore[assignment]
     return lane
 
 
 def survey(captures: Sequence[str], tcp_ports: Mapping[int, AnalyzerSpec], shard: object | None = None,
-           protocols: frozenset[str] = frozenset()) -> npt.NDArray[np.uint8]:
+           protocols: frozenset[str] = frozenset(), anomalies: bool = True) -> npt.NDArray[np.uint8]:
     """The first pass: by flow uid, 1 for the flows the encoders refuse (the Python path's)."""
     from zonewarden.pipeline.packets import PacketPipeline
 
-    lane = EventLane(tcp_ports, dry=True, protocols=protocols)
+    lane = EventLane(tcp_ports, dry=True, protocols=protocols, anomalies=anomalies)
     pipeline = PacketPipeline(captures, consumers=[_Survey(lane, shard)])
     for _records in pipeline.flow_batches():
         pass

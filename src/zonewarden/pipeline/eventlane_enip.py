@@ -33,7 +33,7 @@ from zonewarden.pipeline import eventlane_enip_cip as cip
 from zonewarden.pipeline import eventlane_enip_conn as conn
 from zonewarden.pipeline.eventlane_enip_conn import MAX_PENDING, SB_REFS, SLOT, ST_NPEND, ST_SLOTS
 from zonewarden.pipeline.eventlane_json import (
-    TRUE,
+    begin_anomaly,
     begin_event,
     lit,
     name_table,
@@ -41,18 +41,12 @@ from zonewarden.pipeline.eventlane_json import (
     write_hex,
     write_name,
     write_null,
-    write_slice,
-    write_ts,
     write_uint,
 )
 from zonewarden.pipeline.eventlane_layout import (
     ENC_FULL,
     ENC_OK,
     ENC_REFUSE,
-    FLOW_BYTES,
-    H_FLOW,
-    H_SIDE,
-    H_SIDE_BYTES,
 )
 from zonewarden.pipeline.fastlane_pdus_kernel import UNCOUNTED
 from zonewarden.protocols.enip.codes import COMMANDS, GENERAL_STATUS
@@ -107,9 +101,6 @@ K_NO_MSP = lit(',"msp_services":null')
 K_SIMPLE = lit('"' + _nulls("cpf_types", "device_state") + ',"encap_version":')
 K_SIMPLE_TAIL = lit(_nulls("socket_address", "request_frame") + "}\n")
 K_END = lit("}\n")
-TS_OPEN = lit('{"ts":')
-KIND_ANOMALY = lit("anomaly")  # as long as "message", which it replaces in the header
-KIND_AT = len(',"proto":"enip","kind":"')
 K_UNMATCHED = lit(',"anomaly":"enip.unmatched_response","detail":"no request seen for this reply"}\n')
 
 
@@ -160,17 +151,7 @@ def _cip_head(out, pos, hdr, side, ts_ns, is_response, frame, data, p, q, count,
 @njit(**UNCOUNTED)
 def _anomaly(out, pos, hdr, side, ts_ns, frame):  # type: ignore[no-untyped-def]
     """The unmatched_response anomaly event (is_response true) of a reply sent by ``side``."""
-    pos = write_bytes(out, pos, TS_OPEN)
-    pos = write_ts(out, pos, ts_ns)
-    start = H_SIDE + side * H_SIDE_BYTES
-    q = pos
-    pos = write_slice(out, pos, hdr, start + 1, start + 1 + hdr[start])
-    for k in range(KIND_ANOMALY.shape[0]):
-        out[q + KIND_AT + k] = KIND_ANOMALY[k]
-    pos = write_bytes(out, pos, TRUE)
-    pos = write_slice(out, pos, hdr, H_FLOW, H_FLOW + FLOW_BYTES)
-    pos = write_uint(out, pos, frame)
-    return write_bytes(out, pos, K_UNMATCHED)
+    return write_bytes(out, begin_anomaly(out, pos, hdr, side, ts_ns, True, frame), K_UNMATCHED)
 
 
 # --- messages -----------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from zonewarden.pipeline.eventlane_layout import FLOW_BYTES, H_FLOW, H_SIDE, H_SIDE_BYTES
+from zonewarden.pipeline.eventlane_layout import FLOW_BYTES, H_ANOMALY, H_FLOW, H_SIDE, H_SIDE_BYTES
 from zonewarden.pipeline.fastlane_pdus_kernel import UNCOUNTED
 
 # Float timestamps are written exactly (see write_ts) between these bounds; the encoders refuse others.
@@ -229,7 +229,8 @@ ANOMALY = lit("anomaly")
 @njit(**UNCOUNTED)
 def begin_anomaly(out, pos, hdr, side, ts_ns, is_response, frame):  # type: ignore[no-untyped-def]
     """begin_event for an AnomalyEvent: the same fields with ``"kind":"anomaly"`` (the encoder goes on with
-    ``,"anomaly":"<proto>.<reason>","detail":"..."}`` and a newline)."""
+    ``,"anomaly":"<proto>.<reason>","detail":"..."}`` and a newline). Marks the flow (hdr[H_ANOMALY])."""
+    hdr[H_ANOMALY] = 1
     start = pos
     pos = begin_event(out, pos, hdr, side, ts_ns, is_response, frame)
     # The header piece says "kind":"message"; "anomaly" has as many letters. Its place: after the proto name.

@@ -31,11 +31,16 @@ from zonewarden.pipeline.eventlane_layout import (
     E_TCP,
     E_UID,
     ENC_OK,
+    H_ANOMALY,
     H_FLOW,
     H_SIDE,
     H_SIDE_BYTES,
     MAX_ROWS,
     MODE_LANE,
+    Q_NO_ANOMALIES,
+    Q_TAKEN,
+    Q_TOMBS,
+    Q_USED,
     SB,
     SB_BYTES,
     ST_COLS,
@@ -66,9 +71,6 @@ assert E_UID == C_UID  # the rows live in the fast lane's hash: find_row and fre
 TH_SYN, TH_FIN, TH_RST = 0x02, 0x01, 0x04
 SEQ_MASK = 0xFFFFFFFF
 ST_DONE, ST_NEED_ROOM, ST_OUT_FULL, ST_DIVERGED = 0, 1, 2, 3
-# Parameters (int64 vector): rows in use, tombstones, then flows taken per protocol (P_* index).
-Q_USED, Q_TOMBS, Q_TAKEN = 0, 1, 2
-N_QPARAMS = Q_TAKEN + 5
 
 K_PROTO = lit(',"proto":"')
 PROTO_NAMES = (lit(""), lit("modbus"), lit("s7comm"), lit("dnp3"), lit("enip"))
@@ -296,6 +298,8 @@ def _walk(data, l4_off, l4_len, proto, err, flags, seq, ack, sport, dport, ts, u
                     status, end = _encode(c, src, s0, whole, d ^ row[E_SWAP], ts[i], frames[i], urow,
                                           row[E_STATE:E_STATE + ST_COLS], urow[SB:SB + SB_BYTES], out, pos)
                     ok = status == ENC_OK  # (ENC_FULL: in the survey, a payload writing more than DRY_OUT)
+                    if dry and params[Q_NO_ANOMALIES] and urow[H_ANOMALY]:
+                        ok = False  # its anomaly events are not wanted: the Python path leaves them out
                 if ok:
                     for k in range(kept):
                         urow[cs + k] = src[whole + k]

@@ -32,6 +32,11 @@ pos)`` compiled with eventlane_json.UNCOUNTED, returning ``(status, pos)``:
   meets neither).
 """
 
+# Parameters of a walk (int64 vector): rows in use, tombstones, flows taken per protocol (+ P_* code), and
+# whether anomaly events are unwanted (``events --no-anomalies``: the survey refuses flows that write one).
+Q_USED, Q_TOMBS, Q_TAKEN, Q_NO_ANOMALIES = 0, 1, 2, 7
+N_QPARAMS = 8
+
 # Encoder results.
 ENC_OK, ENC_REFUSE, ENC_FULL = 0, 1, 2
 
@@ -57,6 +62,7 @@ H_SIDE_BYTES = 128
 # H_FLOW: ',"flow_id":"C<16 hex>","frame":' (FLOW_BYTES bytes).
 H_FLOW = 2 * H_SIDE_BYTES
 FLOW_BYTES = 39
+H_ANOMALY = H_FLOW + FLOW_BYTES  # set (1) by eventlane_json.begin_anomaly: the flow wrote an anomaly event
 HDR_BYTES = H_FLOW + 40
 SB = HDR_BYTES  # the state bytes: sb = urow[SB:SB + SB_BYTES]
 SB_BYTES = 728
