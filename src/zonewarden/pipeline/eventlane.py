@@ -35,10 +35,10 @@ ENV_SWITCH = "ZONEWARDEN_EVENTLANE"
 MIN_ROWS = 1024
 OUT_BYTES = 16 << 20  # the output buffer to start with; it grows up to MAX_OUT per flush
 MAX_OUT = 64 << 20
-ST_DONE, ST_NEED_ROOM, ST_OUT_FULL, ST_DIVERGED = 0, 1, 2, 3
 
 
 def enabled() -> bool:
+    """The lane is on unless ZONEWARDEN_EVENTLANE=0 (tests and debugging compare both paths)."""
     return os.environ.get(ENV_SWITCH, "1") != "0"
 
 
@@ -99,11 +99,11 @@ class EventLane:
                 fr.ts_ns, flows.uid, flows.direction, pk.l3, pk.src_hi, pk.src_lo, pk.dst_hi, pk.dst_lo, flows.fid,
                 frames, start, self.ports, self.refused, self.dry, self.table, self.utable, self.params, status,
                 self.out, self.pos, self.ev_frame, self.ev_end, self.n_ev)
-            if st == ST_DONE:
+            if st == E.ST_DONE:
                 break
-            if st == ST_NEED_ROOM:
+            if st == E.ST_NEED_ROOM:
                 self._grow()
-            elif st == ST_OUT_FULL:
+            elif st == E.ST_OUT_FULL:
                 self._make_room()
             else:
                 raise RuntimeError(f"event lane: the survey and the run disagree on the flow of frame "

@@ -44,6 +44,10 @@ from zonewarden.pipeline.eventlane_layout import (
     SB,
     SB_BYTES,
     ST_COLS,
+    ST_DIVERGED,
+    ST_DONE,
+    ST_NEED_ROOM,
+    ST_OUT_FULL,
 )
 from zonewarden.pipeline.eventlane_modbus import encode_modbus
 from zonewarden.pipeline.eventlane_s7 import encode_s7, holds_events
@@ -70,7 +74,6 @@ from zonewarden.protocols.s7comm.wire_cotp import TPKT_MIN_LENGTH, TPKT_VERSION
 assert E_UID == C_UID  # the rows live in the fast lane's hash: find_row and free_row serve both
 TH_SYN, TH_FIN, TH_RST = 0x02, 0x01, 0x04
 SEQ_MASK = 0xFFFFFFFF
-ST_DONE, ST_NEED_ROOM, ST_OUT_FULL, ST_DIVERGED = 0, 1, 2, 3
 
 K_PROTO = lit(',"proto":"')
 PROTO_NAMES = (lit(""), lit("modbus"), lit("s7comm"), lit("dnp3"), lit("enip"))

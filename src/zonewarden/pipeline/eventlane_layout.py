@@ -37,6 +37,10 @@ pos)`` compiled with eventlane_json.UNCOUNTED, returning ``(status, pos)``:
 Q_USED, Q_TOMBS, Q_TAKEN, Q_NO_ANOMALIES = 0, 1, 2, 7
 N_QPARAMS = 8
 
+# A walk's result: done with the batch; grow the table and call again; make room in the output and call
+# again; the survey and this (real) walk disagree on a flow (a bug).
+ST_DONE, ST_NEED_ROOM, ST_OUT_FULL, ST_DIVERGED = 0, 1, 2, 3
+
 # Encoder results.
 ENC_OK, ENC_REFUSE, ENC_FULL = 0, 1, 2
 
