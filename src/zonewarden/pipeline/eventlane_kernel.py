@@ -51,7 +51,7 @@ from zonewarden.pipeline.eventlane_layout import (
 )
 from zonewarden.pipeline.eventlane_modbus import encode_modbus
 from zonewarden.pipeline.eventlane_s7 import encode_s7, holds_events
-from zonewarden.pipeline.fastlane_kernel import find_row, free_row, tcp_close, tcp_open
+from zonewarden.pipeline.fastlane_kernel import find_row, free_row, lane_protocol, tcp_close, tcp_open
 from zonewarden.pipeline.fastlane_layout import (
     C_UID,
     LANE_CONSUMED,
@@ -254,11 +254,7 @@ def _walk(data, l4_off, l4_len, proto, err, flags, seq, ack, sport, dport, ts, u
             continue
         r = find_row(table, u)
         if r < 0:
-            # The analyzer the Python path would choose: the responder's port first, then the originator's.
-            rp, op = (dport[i], sport[i]) if d == 0 else (sport[i], dport[i])
-            c, swap = np.int64(port_map[rp]), 0
-            if c == 0:
-                c, swap = np.int64(port_map[op]), 1
+            c, swap = lane_protocol(port_map, sport[i], dport[i], d)
             if c <= 0:
                 continue
             if l3[i] != 4 or params[Q_USED] >= MAX_ROWS:  # IPv6 addresses are the Python path's to write

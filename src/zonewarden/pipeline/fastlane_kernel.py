@@ -88,6 +88,18 @@ TS_NONE_FIRST, TS_NONE_LAST = np.iinfo(np.int64).max, np.iinfo(np.int64).min
 
 
 @njit(**UNCOUNTED)
+def lane_protocol(port_map, sport, dport, d):  # type: ignore[no-untyped-def]
+    """(protocol code, swap) of a new flow whose packet went in direction ``d``: the analyzer the Python path
+    would choose (AppLayer._choose), by the responder's port first, then the originator's (swap 1: the flow's
+    originator is the server). Code 0: no analyzer, < 0: another analyzer's port."""
+    rp, op = (dport, sport) if d == 0 else (sport, dport)
+    c = np.int64(port_map[rp])
+    if c == 0:
+        return np.int64(port_map[op]), 1
+    return c, 0
+
+
+@njit(**UNCOUNTED)
 def _home(uid, size):  # type: ignore[no-untyped-def]
     h = np.uint64(uid) * np.uint64(0x9E3779B97F4A7C15)
     return np.int64(h >> np.uint64(40)) & (size - 1)
@@ -327,11 +339,7 @@ def _walk(data, l4_off, l4_len, proto, err, flags, seq, ack, sport, dport, ts, u
         u, d = uid[i], np.int64(direction[i])
         r = find_row(table, u)
         if r < 0:
-            # The analyzer the Python path would choose: the responder's port first, then the originator's.
-            rp, op = (dport[i], sport[i]) if d == 0 else (sport[i], dport[i])
-            c, swap = np.int64(port_map[rp]), 0
-            if c == 0:
-                c, swap = np.int64(port_map[op]), 1
+            c, swap = lane_protocol(port_map, sport[i], dport[i], d)
             if c <= 0:
                 continue
             if (params[P_USED] + params[P_TOMBS] + 1) * 2 > table.shape[0] or params[P_FREE] == 0:
