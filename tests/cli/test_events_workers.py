@@ -142,6 +142,19 @@ def test_merge_interleaves_by_frame_and_keeps_each_workers_order() -> None:
         b'"a0"}', b'"c0"}', b'"c1"}', b'"a1"}', b'"a2"}', b'"a3"}', b'"c2"}']
 
 
+def test_merge_puts_a_part_out_of_frame_order_in_order() -> None:
+    """Lines whose frames go back (reassembled fragments completing late) come out by frame, ties in order."""
+    merged = events_shards.merge_lines([part([3, 7, 2, 7, 5], "a")])
+    assert merged is not None
+    frames, ends, data = merged
+    assert frames.tolist() == [2, 3, 5, 7, 7]
+    lines = bytes(data).splitlines(keepends=True)
+    assert [line.split(b'"w":')[1] for line in lines] == [b'"a2"}\n', b'"a0"}\n', b'"a4"}\n', b'"a1"}\n',
+                                                           b'"a3"}\n']
+    assert ends.tolist() == np.cumsum([len(line) for line in lines]).tolist()
+    assert events_shards.merge_lines([part([1, 1, 2], "b")])[2] == part([1, 1, 2], "b").data  # in order: as is
+
+
 def test_merge_refuses_a_frame_two_workers_have() -> None:
     assert events_shards.merge([part([1, 5], "a"), part([5, 6], "b")]) is None
     assert events_shards.merge([part([1, 5], "a")]) == part([1, 5], "a").data

@@ -158,10 +158,13 @@ def _joined(pieces: list[memoryview]) -> bytes | bytearray:
 
 def merge_runs(parts: list[_Flush]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], list[memoryview]] | None:
     """The merge: the merged lines' frames and ends, and the runs of lines (views of the parts' bytes that
-    follow each other in one part) in frame order; None when ambiguous (see ``merge``)."""
+    follow each other in one part) in frame order; None when ambiguous (see ``merge``). A part out of frame
+    order (the event lane's, when reassembled IP fragments complete late) is put in order too."""
     parts = [p for p in parts if p.frames.shape[0]]
-    if len(parts) <= 1:
-        return (parts[0].frames, parts[0].ends, [memoryview(parts[0].data)]) if parts else (_NONE, _NONE, [])
+    if not parts:
+        return _NONE, _NONE, []
+    if len(parts) == 1 and not np.any(parts[0].frames[1:] < parts[0].frames[:-1]):
+        return parts[0].frames, parts[0].ends, [memoryview(parts[0].data)]
     counts = [p.frames.shape[0] for p in parts]
     frames = np.concatenate([p.frames for p in parts])
     source = np.repeat(np.arange(len(parts)), counts)

@@ -4,7 +4,7 @@ The contract and why a flow never changes hands are in eventlane_layout. ``surve
 (the encoders dry, over the whole input) and returns the flows they refuse; an ``EventLane`` built with
 that verdict is the AppLayer's lane in the second pass: it writes the events of every other flow of its
 protocols and tells the Python path (LaneChunk statuses) to skip their packets. Its lines come out per
-flush (``take``) with their frames, to be merged with the Python path's lines by frame.
+flush (``take``) with their frames, to be merged with the Python path's lines by frame (events_shards.lines_of).
 
 Only regular files can be read twice; ``ZONEWARDEN_EVENTLANE=0`` turns the lane off.
 """
@@ -145,8 +145,9 @@ class EventLane:
         self.pos = self.n_ev = 0
 
     def take(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], bytes]:
-        """The lines written since the last take, in frame order: (frames, ends, bytes), a frame and an end
-        per run of lines (the lines of one payload, all of one frame)."""
+        """The lines written since the last take: (frames, ends, bytes), a frame and an end per run of lines
+        (the lines of one payload, all of one frame), in the order written: lines of reassembled IP
+        fragments may follow later frames' (events_shards.merge_runs puts them in frame order)."""
         self._spill()
         parts, self._parts = self._parts, []
         if not parts:
@@ -158,14 +159,6 @@ class EventLane:
             frames = np.concatenate([p[0] for p in parts])
             ends = np.concatenate([p[1] + s for p, s in zip(parts, sizes.tolist(), strict=True)])
             data = b"".join(p[2] for p in parts)
-        if frames.shape[0] > 1 and np.any(frames[1:] < frames[:-1]):
-            # Lines of reassembled IP fragments may come after later frames: reorder (stable) by frame.
-            order = np.argsort(frames, kind="stable")
-            starts = np.concatenate(([0], ends[:-1]))
-            view = memoryview(data)
-            data = b"".join([view[a:b] for a, b in zip(starts[order].tolist(), ends[order].tolist(), strict=True)])
-            frames = frames[order]
-            ends = np.cumsum((ends - starts)[order])
         return frames, ends, data
 
     def _grow(self) -> None:
