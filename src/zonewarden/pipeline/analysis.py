@@ -17,7 +17,8 @@ from zonewarden.capture.source import STDIN
 from zonewarden.flow.records import flow_records
 from zonewarden.inventory.builder import InventoryBuilder
 from zonewarden.inventory.history import merge
-from zonewarden.model.assets import Asset
+from zonewarden.model.assets import Asset, Edge, EndpointSighting
+from zonewarden.pipeline import forked
 from zonewarden.pipeline.app_layer import AppLayer
 from zonewarden.pipeline.endpoints import EndpointObserver
 from zonewarden.pipeline.fastlane import FastLane, MessageCounts
@@ -74,18 +75,60 @@ def _rare_collections(run: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+@dataclass
+class _Run:
+    """One pass over the inputs and the inventory built from it: what the store write needs."""
+
+    summary: RunSummary
+    counts: dict[str, int]
+    assets: list[Asset]
+    edges: list[Edge]
+    ts_first: float | None
+    ts_last: float | None
+    probed_only: int
+    unproven_only: int
+    refused: int
+
+
+Sightings = tuple[list[EndpointSighting], dict[str, set[str]]]
+
+
+def fork_enabled() -> bool:
+    """Whether ``analyze`` may fork a process for the address sightings (ZONEWARDEN_ANALYZE_FORK, on unless 0)."""
+    return os.environ.get("ZONEWARDEN_ANALYZE_FORK", "1") != "0" and forked.available()
+
+
 @_rare_collections
 def analyze(inputs: Sequence[str], store: Store, progress: Callable[[int], None] | None = None,
             on_pipeline: Callable[[PacketPipeline], None] | None = None,
             overrides: list[tuple[dict[str, str], dict[str, Any]]] | None = None,
             fastlane: bool | None = None) -> AnalysisResult:
     """Analyse ``inputs`` into ``store``. ``fastlane``: count the common ICS messages in the compiled fast
-    lane (pipeline/fastlane.py); None follows ZONEWARDEN_FASTLANE (on unless 0)."""
-    known = store.known_inputs()
+    lane (pipeline/fastlane.py); None follows ZONEWARDEN_FASTLANE (on unless 0).
+
+    Where it can (regular files, fork available), the address sightings the inventory groups by are read by
+    a forked child process from its own read of the files, while this one reads the flows and events: the
+    result is the same as in one process (tests/pipeline/test_analysis_fork.py)."""
+    todo, fingerprints, skipped = _select(_expand(inputs), store.known_inputs())
+    if not todo:
+        return AnalysisResult(None, None, [], [], [], skipped)
+    task = None
+    if STDIN not in todo and fork_enabled():
+        task = forked.ForkedTask(functools.partial(_sightings, todo))
+    try:
+        run = _pass_and_build(todo, fastlane, task, progress, on_pipeline)
+    finally:
+        if task is not None:
+            task.cancel()
+    return _save(run, store, fingerprints, skipped, overrides)
+
+
+def _select(paths: list[str], known: dict[str, str]) -> tuple[list[str], list[tuple[str, str, int]], list[str]]:
+    """The inputs to analyse, their fingerprints (fingerprint, path, size), and those the store already holds."""
     todo: list[str] = []
     fingerprints: list[tuple[str, str, int]] = []
     skipped: list[str] = []
-    for path in _expand(inputs):
+    for path in paths:
         if path == STDIN:
             todo.append(path)
             continue
@@ -95,8 +138,22 @@ def analyze(inputs: Sequence[str], store: Store, progress: Callable[[int], None]
         else:
             todo.append(path)
             fingerprints.append((fp, path, size))
-    if not todo:
-        return AnalysisResult(None, None, [], [], [], skipped)
+    return todo, fingerprints, skipped
+
+
+def _sightings(todo: list[str]) -> Sightings:
+    """The address sightings of ``todo`` (with the MACs that speak bridge protocols), from a read of their own."""
+    endpoints = EndpointObserver()
+    for _records in PacketPipeline(todo, consumers=[endpoints]).flow_batches():
+        pass
+    return endpoints.sightings(), endpoints.bridge_protocols
+
+
+def _pass_and_build(todo: list[str], fastlane: bool | None, sightings: forked.ForkedTask[Sightings] | None,
+                    progress: Callable[[int], None] | None,
+                    on_pipeline: Callable[[PacketPipeline], None] | None) -> _Run:
+    """Flows, events and address sightings of ``todo``, and the inventory built from them; the sightings are
+    read here unless a forked process reads them (``sightings``)."""
     builder = InventoryBuilder()
     counts: dict[str, int] = {}
 
@@ -113,7 +170,7 @@ def analyze(inputs: Sequence[str], store: Store, progress: Callable[[int], None]
     if fastlane_enabled() if fastlane is None else fastlane:
         app.lane = FastLane(on_counts, app.tcp_ports)
     endpoints = EndpointObserver()
-    pipeline = PacketPipeline(todo, consumers=[app, endpoints])
+    pipeline = PacketPipeline(todo, consumers=[app] if sightings is not None else [app, endpoints])
     if on_pipeline is not None:
         on_pipeline(pipeline)
     ts_first: float | None = None
@@ -123,10 +180,19 @@ def analyze(inputs: Sequence[str], store: Store, progress: Callable[[int], None]
             builder.on_flow(f)
             ts_first = f.ts_start if ts_first is None else min(ts_first, f.ts_start)
             ts_last = f.ts_end if ts_last is None else max(ts_last, f.ts_end)
-    builder.on_sightings(endpoints.sightings(), endpoints.bridge_protocols)
+    builder.on_sightings(*(sightings.result() if sightings is not None else (endpoints.sightings(),
+                                                                              endpoints.bridge_protocols)))
     run_assets, run_edges = builder.build()
     if builder.refused:
         pipeline.summary.limits["inventory_addresses_refused"] = builder.refused
+    return _Run(pipeline.summary, counts, run_assets, run_edges, ts_first, ts_last, len(builder.probed_only),
+                len(builder.unproven_only), builder.refused)
+
+
+def _save(run: _Run, store: Store, fingerprints: list[tuple[str, str, int]],
+          skipped: list[str], overrides: list[tuple[dict[str, str], dict[str, Any]]] | None) -> AnalysisResult:
+    """Merge the run's inventory with what ``store`` holds and write it as one analysis."""
+    run_assets = run.assets
     unmatched: list[dict[str, str]] = []
     if overrides:
         from zonewarden.inventory.history import asset_from_dict
@@ -141,15 +207,15 @@ def analyze(inputs: Sequence[str], store: Store, progress: Callable[[int], None]
     # What this run touches, not the whole store: an analysis costs its own size however big the store grows.
     user_set = store.load_overrides()
     touched = {a.asset_id for a in run_assets} | set(user_set)
-    assets, edges, changes = merge(store.load_assets(touched), run_assets, store.load_edges(touched), run_edges,
+    assets, edges, changes = merge(store.load_assets(touched), run_assets, store.load_edges(touched), run.edges,
                                    user_set, store.latest_analysis_assets())
-    summary = pipeline.summary.as_dict()
-    summary["events"] = counts
-    analysis_id = store.save_analysis(inputs=fingerprints, summary=summary, ts_first=ts_first, ts_last=ts_last,
-                                      assets=[a.as_dict() for a in assets], edges=edges, changes=changes,
-                                      seen={a.asset_id for a in run_assets})
-    return AnalysisResult(pipeline.summary, analysis_id, assets, edges, changes, skipped, counts, len(run_assets),
-                          unmatched, len(builder.probed_only), len(builder.unproven_only), builder.refused)
+    summary = run.summary.as_dict()
+    summary["events"] = run.counts
+    analysis_id = store.save_analysis(inputs=fingerprints, summary=summary, ts_first=run.ts_first,
+                                      ts_last=run.ts_last, assets=[a.as_dict() for a in assets], edges=edges,
+                                      changes=changes, seen={a.asset_id for a in run_assets})
+    return AnalysisResult(run.summary, analysis_id, assets, edges, changes, skipped, run.counts, len(run_assets),
+                          unmatched, run.probed_only, run.unproven_only, run.refused)
 
 
 def _expand(inputs: Sequence[str]) -> list[str]:
