@@ -291,28 +291,43 @@ def write_report(path: Path, block: str) -> None:
     path.write_text(text)
 
 
-def inventory_size(zonewarden: str, pcap: Path, cache_dir: Path, timeout: float) -> tuple[int, int] | None:
-    """Assets and edges `zonewarden analyze` makes of the capture (one untimed run writing --json)."""
+@dataclass(frozen=True)
+class Inventory:
+    assets: int
+    edges: int
+    phases: dict[str, float] | None  # seconds per phase of one in-process analyze (analyze_phases.py)
+
+
+def inventory_size(zonewarden: str, pcap: Path, cache_dir: Path, timeout: float) -> Inventory | None:
+    """Assets and edges `zonewarden analyze` makes of the capture (one untimed run writing --json), and where an
+    in-process run spends its time (analyze_phases.py; None if that fails)."""
     out = cache_dir / "zonewarden-analyze.json"
     proc = subprocess.run([zonewarden, "analyze", str(pcap), "--db", ":memory:", "-q", "--json", str(out)],
                           capture_output=True, timeout=timeout, check=False)
     if proc.returncode != 0 or not out.exists():
         return None
     doc = json.loads(out.read_text())
-    return len(doc["assets"]), len(doc["edges"])
+    python = str(Path(zonewarden).with_name("python"))
+    phases = subprocess.run([python, str(REPO / "bench" / "analyze_phases.py"), str(pcap)], capture_output=True,
+                            text=True, timeout=timeout, check=False)
+    return Inventory(len(doc["assets"]), len(doc["edges"]),
+                     json.loads(phases.stdout) if phases.returncode == 0 else None)
 
 
-def inventory_line(by_name: dict[str, Result], inventory: tuple[int, int] | None) -> list[str]:
+def inventory_line(by_name: dict[str, Result], inventory: Inventory | None) -> list[str]:
     r = by_name.get("zonewarden-analyze")
     if r is None or not r.ok or inventory is None:
         return []
-    assets, edges = inventory
-    return [f"- zonewarden-analyze builds {assets:,} assets and {edges:,} edges: {assets / r.median:,.0f} assets/s"
-            " (median time)"]
+    lines = [f"- zonewarden-analyze builds {inventory.assets:,} assets and {inventory.edges:,} edges:"
+             f" {inventory.assets / r.median:,.0f} assets/s (median time)"]
+    if inventory.phases:
+        lines.append("- zonewarden-analyze in one in-process run (bench/analyze_phases.py), seconds: "
+                     + ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in inventory.phases.items()))
+    return lines
 
 
 def report(a: argparse.Namespace, pcap: Path, build_cmd: list[str], packets: int, results: list[Result],
-           big: list[Result] | None, big_cmd: list[str] | None, inventory: tuple[int, int] | None) -> str:
+           big: list[Result] | None, big_cmd: list[str] | None, inventory: Inventory | None) -> str:
     by_name = {r.case.name: r for r in results}
     size = pcap.stat().st_size
     with open(pcap, "rb") as f:
