@@ -73,7 +73,7 @@ def analyze(captures: tuple[str, ...], db: str, report: str | None, json_out: st
     store = Store(db)
     total = sum(Path(c).stat().st_size for c in captures if c != "-" and Path(c).is_file()) or None
     with progress_bar(total, progress) as advance:
-        result = run_analysis(captures, store, advance, overrides=entries)
+        result = run_analysis(captures, store, advance, overrides=entries, stage=advance.stage)
     for match in result.unmatched_overrides:
         click.echo(f"override matched no asset: {match}", err=True)
     for path in result.skipped:

@@ -69,11 +69,24 @@ def write_pieces(pieces: Sequence[bytes | bytearray | memoryview], out: IO[str])
             views[0] = views[0][written:]
 
 
+class Advance:
+    """What a progress bar hands its command: call it with the bytes read so far; ``stage`` names a step that
+    follows the reading and has no byte count (the bar then pulses under that name)."""
+
+    def __init__(self, update: Callable[[int], None] = lambda _done: None,
+                 describe: Callable[[str], None] = lambda _text: None) -> None:
+        self._update = update
+        self.stage = describe
+
+    def __call__(self, done: int) -> None:
+        self._update(done)
+
+
 @contextmanager
-def progress_bar(total: int | None, enabled: bool) -> Iterator[Callable[[int], None]]:
+def progress_bar(total: int | None, enabled: bool) -> Iterator[Advance]:
     """A byte-progress bar on stderr, shown only when stderr is a terminal and the user wants it."""
     if not enabled or total is None or not sys.stderr.isatty():
-        yield lambda _done: None
+        yield Advance()
         return
     from rich.console import Console
     from rich.progress import (
@@ -86,11 +99,16 @@ def progress_bar(total: int | None, enabled: bool) -> Iterator[Callable[[int], N
     )
 
     with Progress(
-        TextColumn("reading"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-        console=Console(stderr=True), transient=True,
+        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+        TimeRemainingColumn(), console=Console(stderr=True), transient=True,
     ) as bar:
-        task = bar.add_task("read", total=total)
-        yield lambda done: bar.update(task, completed=done)
+        task = bar.add_task("reading", total=total)
+
+        def describe(text: str) -> None:
+            bar.update(task, description=text, total=None)  # no byte count: a pulsing bar
+            bar.refresh()
+
+        yield Advance(lambda done: bar.update(task, completed=done), describe)
 
 
 def finish(status: int) -> None:

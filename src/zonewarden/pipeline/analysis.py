@@ -102,9 +102,10 @@ def fork_enabled() -> bool:
 def analyze(inputs: Sequence[str], store: Store, progress: Callable[[int], None] | None = None,
             on_pipeline: Callable[[PacketPipeline], None] | None = None,
             overrides: list[tuple[dict[str, str], dict[str, Any]]] | None = None,
-            fastlane: bool | None = None) -> AnalysisResult:
-    """Analyse ``inputs`` into ``store``. ``fastlane``: count the common ICS messages in the compiled fast
-    lane (pipeline/fastlane.py); None follows ZONEWARDEN_FASTLANE (on unless 0).
+            fastlane: bool | None = None, stage: Callable[[str], None] | None = None) -> AnalysisResult:
+    """Analyse ``inputs`` into ``store``. ``progress`` hears the bytes read, ``stage`` the name of each step
+    after the reading. ``fastlane``: count the common ICS messages in the compiled fast lane
+    (pipeline/fastlane.py); None follows ZONEWARDEN_FASTLANE (on unless 0).
 
     Where it can (regular files, fork available), the address sightings the inventory groups by are read by
     a forked child process from its own read of the files, while this one reads the flows and events: the
@@ -116,11 +117,16 @@ def analyze(inputs: Sequence[str], store: Store, progress: Callable[[int], None]
     if STDIN not in todo and fork_enabled():
         task = forked.ForkedTask(functools.partial(_sightings, todo))
     try:
-        run = _pass_and_build(todo, fastlane, task, progress, on_pipeline)
+        run = _pass_and_build(todo, fastlane, task, progress, on_pipeline, stage or _no_stage)
     finally:
         if task is not None:
             task.cancel()
+    (stage or _no_stage)(f"writing {len(run.assets):,} assets to the store")
     return _save(run, store, fingerprints, skipped, overrides)
+
+
+def _no_stage(_name: str) -> None:
+    return None
 
 
 def _select(paths: list[str], known: dict[str, str]) -> tuple[list[str], list[tuple[str, str, int]], list[str]]:
@@ -151,7 +157,7 @@ def _sightings(todo: list[str]) -> Sightings:
 
 def _pass_and_build(todo: list[str], fastlane: bool | None, sightings: forked.ForkedTask[Sightings] | None,
                     progress: Callable[[int], None] | None,
-                    on_pipeline: Callable[[PacketPipeline], None] | None) -> _Run:
+                    on_pipeline: Callable[[PacketPipeline], None] | None, stage: Callable[[str], None]) -> _Run:
     """Flows, events and address sightings of ``todo``, and the inventory built from them; the sightings are
     read here unless a forked process reads them (``sightings``)."""
     builder = InventoryBuilder()
@@ -180,6 +186,7 @@ def _pass_and_build(todo: list[str], fastlane: bool | None, sightings: forked.Fo
             builder.on_flow(f)
             ts_first = f.ts_start if ts_first is None else min(ts_first, f.ts_start)
             ts_last = f.ts_end if ts_last is None else max(ts_last, f.ts_end)
+    stage("building the inventory")
     builder.on_sightings(*(sightings.result() if sightings is not None else (endpoints.sightings(),
                                                                               endpoints.bridge_protocols)))
     run_assets, run_edges = builder.build()
