@@ -6,6 +6,7 @@ from typing import Any
 
 from tests.protocols.enip import fixtures as enip_fx
 from zonewarden.inventory.builder import InventoryBuilder
+from zonewarden.inventory.facts import Addresses
 from zonewarden.inventory.resolution import resolve
 from zonewarden.model.assets import Asset, EndpointSighting, Evidence
 from zonewarden.model.events import Event
@@ -312,3 +313,15 @@ def test_bacnet_notifications_are_the_subscribers_reads() -> None:
     assert [(e.client, e.server, e.messages, dict(e.operations)) for e in edges] == [
         (by_ip[sup].asset_id, by_ip[dev].asset_id, 5, {"other": 1, "read": 2})]
     assert by_ip[dev].protocols["served"] == ["bacnet"] and by_ip[sup].protocols["served"] == []
+
+
+def test_past_the_address_limit_a_lookup_is_refused_and_counted() -> None:
+    addresses = Addresses(2)
+    first = addresses.known("10.0.0.1")
+    assert first is not None and addresses.known("10.0.0.1") is first  # made once, then found
+    assert addresses.known("10.0.0.2") is not None
+    assert addresses.known("10.0.0.3") is None  # no room: no record, not even a throwaway
+    assert addresses.known("10.0.0.1") is first  # those already followed are still found
+    assert addresses.refused == 1 and list(addresses) == ["10.0.0.1", "10.0.0.2"]
+    assert "10.0.0.4" not in addresses and addresses["10.0.0.4"] is not addresses["10.0.0.4"]  # throwaways
+    assert addresses.refused == 3 and len(addresses) == 2

@@ -180,8 +180,7 @@ class InventoryBuilder:
         unicast_a, unicast_b = is_unicast(ip_a), is_unicast(ip_b)
         for unicast, ip, packets, proven in ((unicast_a, ip_a, c.packets_a, c.proven_a),
                                              (unicast_b, ip_b, c.packets_b, c.proven_b)):
-            if unicast:
-                facts = ips[ip]
+            if unicast and (facts := ips.known(ip)) is not None:
                 facts.span(first, last)
                 if packets:
                     facts.sent = True
@@ -253,9 +252,10 @@ class InventoryBuilder:
             if is_unicast(ip):
                 if s.source == "arp":
                     owner.setdefault(ip, mac)  # the first ARP claim wins; later rival claims are spoofing hints
-                facts = self.ips[ip]
-                facts.span(first, last)
-                facts.sent = facts.sent or s.source != "dst"
+                facts = self.ips.known(ip)
+                if facts is not None:
+                    facts.span(first, last)
+                    facts.sent = facts.sent or s.source != "dst"
         behind = {mac: {ip for ip in sent_from[mac] | received[mac] if is_unicast(ip)} - claimed[mac]
                   for mac in set(sent_from) | set(received)}
         routers = {mac: len(ips) for mac, ips in behind.items() if len(ips) >= ROUTER_MIN_IPS}

@@ -79,6 +79,17 @@ class Addresses(dict[str, Facts]):
         self.refused += 1
         return Facts()
 
+    def known(self, address: str) -> Facts | None:
+        """``self[address]``, but None (and counted) where that would be a throwaway record: the hot paths of a
+        flood skip making one per forged source (most of the time a conversation took in a SYN flood)."""
+        facts = self.get(address)
+        if facts is None:
+            if len(self) >= self.limit:
+                self.refused += 1
+                return None
+            facts = self[address] = Facts()
+        return facts
+
 
 @dataclass
 class EdgeAcc(Seen):
