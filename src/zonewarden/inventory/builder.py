@@ -13,7 +13,6 @@ import hashlib
 import socket
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
@@ -36,9 +35,24 @@ SCANNER_MIN_ATTEMPTS = 3  # unanswered connection attempts that make a source wi
 MAX_GROUP_REQUESTS = 4096  # layer-2 requests to a group address, for counting their answers' operations
 
 
-@lru_cache(maxsize=1 << 16)
+_UNICAST: dict[str, bool] = {}
+MAX_UNICAST_CACHED = 1 << 16
+
+
 def is_unicast(ip: str) -> bool:
-    try:  # IPv4 text in C: a flood of distinct sources would outrun any cache of parsed addresses
+    """Whether ``ip`` can be one device's address. Remembered in a plain dict that starts again when full: the
+    inventory asks about the same few addresses over and over, and a flood of distinct forged sources would
+    make an LRU cache pay its bookkeeping on every miss (twice the cost of the answer)."""
+    known = _UNICAST.get(ip)
+    if known is None:
+        if len(_UNICAST) >= MAX_UNICAST_CACHED:
+            _UNICAST.clear()
+        known = _UNICAST[ip] = _is_unicast(ip)
+    return known
+
+
+def _is_unicast(ip: str) -> bool:
+    try:  # IPv4 text in C
         first = socket.inet_pton(socket.AF_INET, ip)[0]
     except OSError:
         addr = parse_address(ip)
