@@ -355,7 +355,10 @@ def report(a: argparse.Namespace, pcap: Path, build_cmd: list[str], packets: int
           f"- Output lines of the cases writing to a file (last run): {lines or 'n/a'}.",
           f"- `zonewarden events` runs as it does by default here: one worker process per CPU ({os.cpu_count()},"
           " at most 4), each reading the capture and analysing its share of the flows; the single-process"
-          " figure is the -1-worker case. tshark and the dpkt loop are single processes.",
+          " figure is the -1-worker case. `zonewarden analyze` forks one process that reads the address"
+          " sightings while the first reads flows and events (pipeline/analysis.py). tshark and the dpkt loop are"
+          " single processes. For the forked cases, the peak RSS is the largest of the processes' (wait4 reports"
+          " a process's own peak or its reaped children's, whichever is larger), not their sum.",
           "- `zonewarden events` writes the Modbus/S7comm/DNP3/EtherNet-IP flows its compiled encoders take"
           " (pipeline/eventlane*.py) in compiled code: each process reads the capture twice (a survey, then the"
           " writing pass); the lines are byte for byte the Python analyzers' (ZONEWARDEN_EVENTLANE=0;"
