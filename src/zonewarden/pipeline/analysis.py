@@ -161,6 +161,22 @@ def _pass_and_build(todo: list[str], fastlane: bool | None, sightings: forked.Fo
     """Flows, events and address sightings of ``todo``, and the inventory built from them; the sightings are
     read here unless a forked process reads them (``sightings``)."""
     builder = InventoryBuilder()
+    summary, counts, span, seen = _pass(todo, fastlane, builder, sightings is None, progress, on_pipeline)
+    # (The pass's tables are gone by now: a SYN flood grows the fast lane's to hundreds of MB.)
+    stage("building the inventory")
+    builder.on_sightings(*(sightings.result() if sightings is not None else seen))
+    run_assets, run_edges = builder.build()
+    if builder.refused:
+        summary.limits["inventory_addresses_refused"] = builder.refused
+    return _Run(summary, counts, run_assets, run_edges, *span, len(builder.probed_only), len(builder.unproven_only),
+                builder.refused)
+
+
+def _pass(todo: list[str], fastlane: bool | None, builder: InventoryBuilder, with_sightings: bool,
+          progress: Callable[[int], None] | None, on_pipeline: Callable[[PacketPipeline], None] | None,
+          ) -> tuple[RunSummary, dict[str, int], tuple[float | None, float | None], Sightings]:
+    """Read ``todo`` into ``builder``: its flows and messages, and (``with_sightings``) its address sightings.
+    Returns the run's summary, messages per protocol, the packet time span and the sightings (empty without)."""
     counts: dict[str, int] = {}
 
     def on_event(e: Any) -> None:
@@ -176,7 +192,7 @@ def _pass_and_build(todo: list[str], fastlane: bool | None, sightings: forked.Fo
     if fastlane_enabled() if fastlane is None else fastlane:
         app.lane = FastLane(on_counts, app.tcp_ports)
     endpoints = EndpointObserver()
-    pipeline = PacketPipeline(todo, consumers=[app] if sightings is not None else [app, endpoints])
+    pipeline = PacketPipeline(todo, consumers=[app, endpoints] if with_sightings else [app])
     if on_pipeline is not None:
         on_pipeline(pipeline)
     ts_first: float | None = None
@@ -186,14 +202,7 @@ def _pass_and_build(todo: list[str], fastlane: bool | None, sightings: forked.Fo
             builder.on_flow(f)
             ts_first = f.ts_start if ts_first is None else min(ts_first, f.ts_start)
             ts_last = f.ts_end if ts_last is None else max(ts_last, f.ts_end)
-    stage("building the inventory")
-    builder.on_sightings(*(sightings.result() if sightings is not None else (endpoints.sightings(),
-                                                                              endpoints.bridge_protocols)))
-    run_assets, run_edges = builder.build()
-    if builder.refused:
-        pipeline.summary.limits["inventory_addresses_refused"] = builder.refused
-    return _Run(pipeline.summary, counts, run_assets, run_edges, ts_first, ts_last, len(builder.probed_only),
-                len(builder.unproven_only), builder.refused)
+    return pipeline.summary, counts, (ts_first, ts_last), (endpoints.sightings(), endpoints.bridge_protocols)
 
 
 def _save(run: _Run, store: Store, fingerprints: list[tuple[str, str, int]],
