@@ -31,3 +31,7 @@ class ConfigError(ZonewardenError):
 
 class StoreError(ZonewardenError):
     """The persistent store cannot be opened, migrated or written."""
+
+
+class WorkerError(ZonewardenError):
+    """A process zonewarden forked for part of a job ended without its result (killed, out of memory)."""

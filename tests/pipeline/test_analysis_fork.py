@@ -1,14 +1,19 @@
 """``analyze`` reads the address sightings in a forked process: the inventory, map, changes and summary are
 the same as in one process, over the whole corpus in one run (every link type, VLANs, ARP, layer-2
-protocols, IPv6, fragments, damaged captures) and over the simulated plant."""
+protocols, IPv6, fragments, damaged captures) and over the simulated plant; a failure in the forked process,
+or its death, reaches the caller as an error and writes nothing."""
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from zonewarden.cli.main import cli
 from zonewarden.pipeline import analysis
 from zonewarden.pipeline.analysis import analyze
 from zonewarden.simulate.demo_capture import write_demo
@@ -64,3 +69,18 @@ def test_a_failure_in_the_forked_reader_reaches_the_caller(tmp_path: Path, monke
     with pytest.raises(OSError, match=r"lost .*plant\.pcap midway"):
         analyze([str(capture)], store)
     assert store.known_inputs() == {}  # nothing half-written
+
+
+def test_a_forked_reader_that_is_killed_ends_the_command_with_a_clean_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    capture = tmp_path / "plant.pcap"
+    write_demo(capture)
+
+    def killed(todo: list[str]) -> analysis.Sightings:
+        os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's out-of-memory killer would
+        raise AssertionError("unreachable")
+
+    monkeypatch.setattr(analysis, "_sightings", killed)
+    result = CliRunner().invoke(cli, ["analyze", str(capture), "--db", str(tmp_path / "zw.db")])
+    assert result.exit_code == 1
+    assert "error: a worker process" in result.output and "Traceback" not in result.output

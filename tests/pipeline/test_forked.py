@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from zonewarden.errors import WorkerError
 from zonewarden.pipeline.forked import ForkedTask
 
 
@@ -41,8 +42,8 @@ def test_an_exception_that_cannot_be_pickled_is_described() -> None:
         ForkedTask(fail).result()
 
 
-def test_a_child_that_dies_is_reported() -> None:
-    with pytest.raises(RuntimeError, match="died before it finished"):
+def test_a_child_that_dies_is_reported_as_a_clean_error() -> None:
+    with pytest.raises(WorkerError, match="ended before it finished"):
         ForkedTask(lambda: os._exit(3)).result()
 
 

@@ -16,6 +16,8 @@ import sys
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from zonewarden.errors import WorkerError
+
 T = TypeVar("T")
 
 
@@ -38,13 +40,15 @@ class ForkedTask(Generic[T]):
     def result(self) -> T:
         """The child's return value (waits for it); its exception is raised here."""
         chunks: list[bytes] = []
+        pid = self.pid
         try:
             while chunk := os.read(self._read_fd, 1 << 20):
                 chunks.append(chunk)
         finally:
             self.cancel()
         if not chunks:
-            raise RuntimeError("a forked worker process died before it finished (out of memory?)")
+            raise WorkerError(f"a worker process (pid {pid}) ended before it finished its part of the job: killed, "
+                              "or out of memory?")
         ok, value = pickle.loads(b"".join(chunks))
         if not ok:
             raise value
