@@ -54,10 +54,10 @@ def main() -> int:
     i1_2, u1_2, i8_2, u8_2 = (types.Array(t, 2, "C") for t in (types.int8, types.uint8, types.int64, types.uint64))
     cc.export("fastlane_walk", types.UniTuple(I8, 5)(
         u1, i8, i4, u1, u1, u1, i8, i8, i4, i4, i8, i8, u1, u1, u8, u8, u8, u8, u8, I8, i1, i1_2, u1, i2, u1, i8,
-        i8_2, u8_2, i8, u1_2, i8, u1, i8, i8, I8, i8_2, I8, u1, I8,
+        i8_2, i8_2, u8_2, i8, u1_2, i8, u1, i8, i8, I8, i8_2, I8, u1, I8,
     ))(walk.py_func)
     cc.export("fastlane_rehash", types.none(i8_2, u8_2, i8_2, u8_2, i8))(lane_rehash.py_func)
-    cc.export("fastlane_forget", types.none(i8_2, i8, i8, i8))(forget.py_func)
+    cc.export("fastlane_forget", types.none(i8_2, i8_2, i8, i8, i8))(forget.py_func)
     cc.export("eventlane_walk", types.UniTuple(I8, 4)(
         u1, i8, i4, u1, u1, u1, i8, i8, i4, i4, i8, i8, u1, u1, u8, u8, u8, u8, u8, i8, I8, i1, u1, B1, i8_2, u1_2,
         i8, u1, u1, I8, i8, i8, I8,

@@ -260,3 +260,57 @@ def test_fragments_held_at_once_in_many_flows_grow_the_arena(tmp_path: Path,
     lane = same_as_python(tmp_path, packets)
     assert lane.events == []
     assert LANE_SLOW not in lane.status
+
+
+# ---- opening SYNs: held in a small table of their own until the flow sends anything else
+def lane_tables_after_the_walk(tmp_path: Path, packets: list[bytes], monkeypatch: pytest.MonkeyPatch,
+                               ) -> tuple[LaneRun, list[tuple[int, int]]]:
+    """The run, and (rows in use, opening SYNs held) after each batch's walk, before its flows are finished."""
+    from zonewarden.pipeline import fastlane
+    from zonewarden.pipeline import fastlane_layout as layout
+
+    seen: list[tuple[int, int]] = []
+    walk = fastlane.FastLane.run
+
+    def spy(lane: FastLane, pk: object, flows: object) -> LaneChunk:
+        chunk = walk(lane, pk, flows)  # type: ignore[arg-type]
+        seen.append((int(lane.params[layout.P_USED]), int(lane.params[layout.P_SYN_USED])))
+        return chunk
+
+    monkeypatch.setattr(fastlane, "MIN_ROWS", 4)  # so that the SYNs make both tables grow
+    with monkeypatch.context() as m:
+        m.setattr(fastlane.FastLane, "run", spy)
+        lane = same_as_python(tmp_path, packets)
+    return lane, seen
+
+
+def test_a_syn_flood_takes_no_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    flood = [f.ip(v4(100 + k), SERVER, 6, f.tcp(v4(100 + k), SERVER, 30000 + k, 502, 77 * k, 0, "S"))
+             for k in range(40)]
+    c = modbus_session()
+    packets = [*flood[:20], *c.handshake(), *c.send(True, mbap(1, 1, READ_HOLDING)), *flood[20:],
+               *c.send(False, mbap(1, 1, READ_HOLDING_ANSWER))]
+    lane, tables = lane_tables_after_the_walk(tmp_path, packets, monkeypatch)
+    assert tables == [(1, 40)]  # one row (the session, moved out of the SYN table by its SYN-ACK), 40 SYNs held
+    assert lane.status.count(LANE_CONSUMED) == 40 + 2 + 2  # every SYN; the session's SYN, SYN-ACK and messages
+    assert sum(m.count for m in lane.counted) == 2
+
+
+@pytest.mark.parametrize("case", ["syn again", "syn from both sides", "syn then rst", "syn then data"])
+def test_a_flow_that_opened_goes_on_as_with_a_row_from_the_start(tmp_path: Path, case: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    c = modbus_session()
+    syn = c.segment(True, "S")
+    if case == "syn again":
+        rest = [syn, *[c.segment(False, "SA"), c.segment(True, "A")], *c.send(True, mbap(1, 1, READ_HOLDING))]
+    elif case == "syn from both sides":  # a simultaneous open: the server's own SYN opens its direction
+        rest = [c.segment(False, "S"), c.segment(True, "SA"), *c.send(True, mbap(1, 1, READ_HOLDING)),
+                *c.send(False, mbap(1, 1, READ_HOLDING_ANSWER))]
+    elif case == "syn then rst":
+        rest = [c.segment(False, "RA"), *c.send(True, mbap(1, 1, READ_HOLDING))]
+    else:  # data without a handshake (the capture missed it), in order after the SYN
+        c._next[True] = (c.isn_c + 1) & 0xFFFFFFFF
+        rest = c.send(True, mbap(1, 1, READ_HOLDING))
+    lane, tables = lane_tables_after_the_walk(tmp_path, [syn, *rest], monkeypatch)
+    assert tables[-1][1] == 0  # the SYN table is empty once the flow sent anything else
+    assert lane.status[0] == LANE_CONSUMED

@@ -209,6 +209,7 @@ class FastLane:
         self.on_counts = on_counts
         self.ports = port_map(tcp_ports)
         self.table = np.full((MIN_ROWS, L.N_COLS), L.EMPTY, np.int64)
+        self.syns = np.full((MIN_ROWS, L.N_SCOLS), L.EMPTY, np.int64)  # flows that only opened (fastlane_layout)
         self.addrs = np.zeros((MIN_ROWS, L.N_ACOLS), np.uint64)
         self.params = np.zeros(L.N_PARAMS, np.int64)
         self.arena = np.zeros((MIN_SLOTS, L.ARENA_BYTES), np.uint8)
@@ -232,8 +233,9 @@ class FastLane:
             start, n_dirty, n_runs, n_bytes, st = kernels.fastlane_walk(
                 fr.data, pk.l4_off, pk.l4_len, pk.proto, pk.err, pk.tcp_flags, pk.seq, pk.ack, pk.sport, pk.dport,
                 fr.ts_ns, flows.uid, flows.direction, pk.l3, pk.src_hi, pk.src_lo, pk.dst_hi, pk.dst_lo, flows.fid,
-                start, self.ports, ops, dnp_fc, dnp_kind, dnp_empty, crc, self.table, self.addrs, self.params,
-                self.arena, self.free, status, row, dirty, n_dirty, self.out_runs, n_runs, self.out_bytes, n_bytes)
+                start, self.ports, ops, dnp_fc, dnp_kind, dnp_empty, crc, self.table, self.syns, self.addrs,
+                self.params, self.arena, self.free, status, row, dirty, n_dirty, self.out_runs, n_runs, self.out_bytes,
+                n_bytes)
             if n_runs and st != L.ST_NEED_ROOM:
                 _collect(handed, self.out_runs[:n_runs], self.out_bytes, fr.data)
                 n_runs = n_bytes = 0
@@ -255,10 +257,20 @@ class FastLane:
         self.table[row, L.C_MODE] = L.MODE_SLOW
 
     def flows_finished(self, records: npt.NDArray[np.void]) -> None:
-        kernels.fastlane_forget(self.table, self.params, self.free, np.ascontiguousarray(records["uid"], np.int64))
+        kernels.fastlane_forget(self.table, self.syns, self.params, self.free,
+                                np.ascontiguousarray(records["uid"], np.int64))
 
     def _grow(self) -> npt.NDArray[np.int64]:
-        """More rows (or fewer tombstones), and more arena slots when few are free; returns where rows moved."""
+        """More rows (or fewer tombstones), and more arena slots when few are free; returns where rows moved.
+        The table of opening SYNs likewise (nothing outside it keeps its rows' places)."""
+        p = self.params
+        size = self.syns.shape[0]
+        if (p[L.P_SYN_USED] + p[L.P_SYN_TOMBS] + 1) * 2 > size:
+            syns = np.full((size * 2 if p[L.P_SYN_USED] * 4 > size else size, L.N_SCOLS), L.EMPTY, np.int64)
+            kernels.fastlane_rehash(self.syns, np.zeros((size, 0), np.uint64), syns, np.zeros((syns.shape[0], 0),
+                                    np.uint64), np.empty(size, np.int64))
+            self.syns = syns
+            p[L.P_SYN_TOMBS] = 0
         slots = self.arena.shape[0]
         if self.params[L.P_FREE] * 4 < slots:
             self.arena = np.concatenate((self.arena, np.zeros_like(self.arena)))

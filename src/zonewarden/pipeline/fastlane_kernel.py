@@ -59,6 +59,8 @@ from zonewarden.pipeline.fastlane_layout import (
     P_ENIP,
     P_FREE,
     P_MODBUS,
+    P_SYN_TOMBS,
+    P_SYN_USED,
     P_TOMBS,
     P_USED,
     R_DIR,
@@ -67,6 +69,11 @@ from zonewarden.pipeline.fastlane_layout import (
     R_PKT,
     R_PRIME,
     REASM_KERNEL,
+    S_DIR,
+    S_EXPECTED,
+    S_PROTO,
+    S_SWAP,
+    S_UID,
     ST_DONE,
     ST_NEED_ROOM,
     ST_OUT_FULL,
@@ -157,8 +164,8 @@ def _release(table, r, d, pool_free, params):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def forget(table, params, pool_free, uids):  # type: ignore[no-untyped-def]
-    """Finished flows leave the table (a fragment still held is dropped, as the analyzer drops it)."""
+def forget(table, syns, params, pool_free, uids):  # type: ignore[no-untyped-def]
+    """Finished flows leave the tables (a fragment still held is dropped, as the analyzer drops it)."""
     for k in range(uids.shape[0]):
         r = find_row(table, uids[k])
         if r >= 0:
@@ -167,6 +174,23 @@ def forget(table, params, pool_free, uids):  # type: ignore[no-untyped-def]
             table[r, C_UID] = TOMB
             params[P_USED] -= 1
             params[P_TOMBS] += 1
+        else:
+            _drop_syn(syns, find_row(syns, uids[k]), params)
+
+
+@njit(**UNCOUNTED)
+def _drop_syn(syns, s, params):  # type: ignore[no-untyped-def]
+    if s >= 0:
+        syns[s, S_UID] = TOMB
+        params[P_SYN_USED] -= 1
+        params[P_SYN_TOMBS] += 1
+
+
+@njit(**UNCOUNTED)
+def _opening_syn(f, n):  # type: ignore[no-untyped-def]
+    """A segment that only opens its direction: SYN without ACK, FIN or RST, and no payload. As the first
+    packet of a flow it sets the direction's next sequence number and nothing else; again, nothing at all."""
+    return n == 0 and f & (TH_SYN | TH_ACK | TH_FIN | TH_RST) == TH_SYN
 
 
 @njit(**UNCOUNTED)
@@ -311,8 +335,8 @@ def _give_up(table, r, i, pool_free, params, arena, out_bytes, n_bytes, out_runs
 @njit(cache=True)
 def walk(data, l4_off, l4_len, proto, err, flags, seq, ack, sport, dport, ts, uid, direction, l3,  # type: ignore[no-untyped-def]
          src_hi, src_lo, dst_hi, dst_lo, fid, start, port_map, ops, fc_table, obj_kind, obj_empty, crc_table,
-         table, addrs, params, arena, pool_free, out_status, out_row, out_dirty, n_dirty, out_runs, n_runs, out_bytes,
-         n_bytes):
+         table, syns, addrs, params, arena, pool_free, out_status, out_row, out_dirty, n_dirty, out_runs, n_runs,
+         out_bytes, n_bytes):
     """Walk packets from ``start``; returns (next packet, n_dirty, n_runs, n_bytes, status). ST_NEED_ROOM:
     grow the table (or the arena) and call again from the next packet; ST_OUT_FULL: take the runs and
     bytes handed off, then call again."""
@@ -321,16 +345,16 @@ def walk(data, l4_off, l4_len, proto, err, flags, seq, ack, sport, dport, ts, ui
     app = np.empty(ARENA_BYTES, np.uint8)
     return _walk(data, l4_off, l4_len, proto, err, flags, seq, ack, sport, dport, ts, uid, direction, l3, src_hi,
                  src_lo, dst_hi, dst_lo, fid, start, port_map, ops, fc_table, obj_kind, obj_empty, crc_table, table,
-                 addrs, params, arena, pool_free, out_status, out_row, out_dirty, n_dirty, out_runs, n_runs, out_bytes,
-                 n_bytes, runs, work, app)
+                 syns, addrs, params, arena, pool_free, out_status, out_row, out_dirty, n_dirty, out_runs, n_runs,
+                 out_bytes, n_bytes, runs, work, app)
 
 
 # ``walk`` makes the scratch arrays: this loop allocates nothing (see fastlane_pdus_kernel.UNCOUNTED).
 @njit(**UNCOUNTED)
 def _walk(data, l4_off, l4_len, proto, err, flags, seq, ack, sport, dport, ts, uid, direction, l3,  # type: ignore[no-untyped-def]
           src_hi, src_lo, dst_hi, dst_lo, fid, start, port_map, ops, fc_table, obj_kind, obj_empty, crc_table,
-          table, addrs, params, arena, pool_free, out_status, out_row, out_dirty, n_dirty, out_runs, n_runs, out_bytes,
-          n_bytes, runs, work, app):
+          table, syns, addrs, params, arena, pool_free, out_status, out_row, out_dirty, n_dirty, out_runs, n_runs,
+          out_bytes, n_bytes, runs, work, app):
     for i in range(start, uid.shape[0]):
         out_status[i] = LANE_NONE
         f = flags[i]
@@ -339,12 +363,36 @@ def _walk(data, l4_off, l4_len, proto, err, flags, seq, ack, sport, dport, ts, u
         u, d = uid[i], np.int64(direction[i])
         r = find_row(table, u)
         if r < 0:
-            c, swap = lane_protocol(port_map, sport[i], dport[i], d)
-            if c <= 0:
-                continue
+            opening = _opening_syn(f, l4_len[i])
+            s = find_row(syns, u)
+            if s >= 0:
+                if opening and syns[s, S_DIR] == d:  # the SYN again: it changes nothing
+                    out_status[i] = LANE_CONSUMED
+                    continue
+                c, swap = syns[s, S_PROTO], syns[s, S_SWAP]
+            else:
+                c, swap = lane_protocol(port_map, sport[i], dport[i], d)
+                if c <= 0:
+                    continue
+                if opening:
+                    if (params[P_SYN_USED] + params[P_SYN_TOMBS] + 1) * 2 > syns.shape[0]:
+                        return i, n_dirty, n_runs, n_bytes, ST_NEED_ROOM
+                    s = free_row(syns, u)
+                    if syns[s, S_UID] == TOMB:
+                        params[P_SYN_TOMBS] -= 1
+                    params[P_SYN_USED] += 1
+                    syns[s, S_UID], syns[s, S_EXPECTED], syns[s, S_DIR] = u, ((seq[i] & SEQ_MASK) + 1) & SEQ_MASK, d
+                    syns[s, S_PROTO], syns[s, S_SWAP] = c, swap
+                    out_status[i] = LANE_CONSUMED
+                    continue
             if (params[P_USED] + params[P_TOMBS] + 1) * 2 > table.shape[0] or params[P_FREE] == 0:
                 return i, n_dirty, n_runs, n_bytes, ST_NEED_ROOM
             r = _new_row(table, addrs, params, i, u, d, c, swap, l3, src_hi, src_lo, dst_hi, dst_lo, sport, dport, fid)
+            if s >= 0:  # what the opening SYN left, as in a row it would have from the start
+                t = C_TCP + syns[s, S_DIR] * TCP_COLS
+                table[r, t + T_STARTED] = 1
+                table[r, t + T_EXPECTED] = syns[s, S_EXPECTED]
+                _drop_syn(syns, s, params)
         elif table[r, C_MODE] == MODE_SLOW:
             continue
         if n_runs + MAX_RUNS_PER_PACKET + 2 > out_runs.shape[0] or n_bytes + 3 * ARENA_BYTES > out_bytes.shape[0]:

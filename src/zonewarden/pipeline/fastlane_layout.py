@@ -88,9 +88,16 @@ PRIME_S7 = 1 << 34
 PRIME_DATA_SHIFT = 35
 PRIME_SKIPPED_SHIFT = 40
 
-# Parameters (int64 vector): rows in use, tombstones, free arena slots (the first P_FREE of the free list).
-P_USED, P_TOMBS, P_FREE = 0, 1, 2
-N_PARAMS = 3
+# Parameters (int64 vector): rows in use, tombstones, free arena slots (the first P_FREE of the free list);
+# then the same two counts for the table of opening SYNs.
+P_USED, P_TOMBS, P_FREE, P_SYN_USED, P_SYN_TOMBS = 0, 1, 2, 3, 4
+N_PARAMS = 5
+
+# A flow whose only packets so far are SYNs from one side (a connection attempt, or one of a SYN flood's
+# forged ones) is held in a small table of its own, not in a row: what the row would hold of it is the
+# direction's next sequence number. Its next other packet moves it to a row. S_UID is EMPTY/TOMB/uid as C_UID.
+S_UID, S_EXPECTED, S_DIR, S_PROTO, S_SWAP = 0, 1, 2, 3, 4
+N_SCOLS = 5
 
 # DNP3 function code table bits.
 DNP_RESPONSE, DNP_DATA, DNP_FREEZE = 1, 2, 4
