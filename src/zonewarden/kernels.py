@@ -13,6 +13,7 @@ names: in JIT mode this module imports the kernel modules, whose packages import
 from __future__ import annotations
 
 import os
+import sys
 import zlib
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,11 @@ def _load_aot() -> Any:
     except OSError:
         return None
     if built != sources_digest():
+        # A checkout whose kernel sources changed since `make setup`: everything still works, compiled just in
+        # time (seconds on first use, slower start and more memory on every run), which is easy to mistake for
+        # a change in speed; say so once.
+        print("zonewarden: the compiled kernels were built from other sources than these; compiling just in "
+              "time instead (run `make setup` to rebuild them)", file=sys.stderr)
         return None
     try:
         from zonewarden import _aot_kernels  # type: ignore[attr-defined]

@@ -138,3 +138,18 @@ def test_kernel_users_import_first_in_jit_mode(module: str) -> None:
     done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "ZONEWARDEN_JIT": "1"}, check=False)
     assert done.returncode == 0, done.stderr.splitlines()[-1]
+
+
+def test_kernels_built_from_other_sources_are_said_to_be_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from zonewarden import kernels
+
+    monkeypatch.delenv("ZONEWARDEN_JIT", raising=False)
+    monkeypatch.setattr(kernels, "_HERE", tmp_path)
+    monkeypatch.setattr(kernels, "sources_digest", lambda: "crc32:12345678")
+    (tmp_path / kernels.HASH_FILE).write_text("crc32:12345678\n")
+    kernels._load_aot()  # built from these sources: nothing to say
+    assert capsys.readouterr().err == ""
+    (tmp_path / kernels.HASH_FILE).write_text("crc32:00000000\n")
+    assert kernels._load_aot() is None  # not used...
+    assert "run `make setup`" in capsys.readouterr().err  # ...and said so
