@@ -73,11 +73,8 @@ class Addresses(dict[str, Facts]):
         self.refused = 0  # lookups of addresses past the limit (not distinct addresses: those are not kept)
 
     def __missing__(self, address: str) -> Facts:
-        if len(self) < self.limit:
-            facts = self[address] = Facts()
-            return facts
-        self.refused += 1
-        return Facts()
+        facts = self.known(address)
+        return Facts() if facts is None else facts
 
     def known(self, address: str) -> Facts | None:
         """``self[address]``, but None (and counted) where that would be a throwaway record: the hot paths of a

@@ -164,7 +164,10 @@ def _pass_and_build(todo: list[str], fastlane: bool | None, sightings: forked.Fo
     summary, counts, span, seen = _pass(todo, fastlane, builder, sightings is None, progress, on_pipeline)
     # (The pass's tables are gone by now: a SYN flood grows the fast lane's to hundreds of MB.)
     stage("building the inventory")
-    builder.on_sightings(*(sightings.result() if sightings is not None else seen))
+    if seen is None:  # read by the forked process
+        assert sightings is not None
+        seen = sightings.result()
+    builder.on_sightings(*seen)
     run_assets, run_edges = builder.build()
     if builder.refused:
         summary.limits["inventory_addresses_refused"] = builder.refused
@@ -174,9 +177,9 @@ def _pass_and_build(todo: list[str], fastlane: bool | None, sightings: forked.Fo
 
 def _pass(todo: list[str], fastlane: bool | None, builder: InventoryBuilder, with_sightings: bool,
           progress: Callable[[int], None] | None, on_pipeline: Callable[[PacketPipeline], None] | None,
-          ) -> tuple[RunSummary, dict[str, int], tuple[float | None, float | None], Sightings]:
+          ) -> tuple[RunSummary, dict[str, int], tuple[float | None, float | None], Sightings | None]:
     """Read ``todo`` into ``builder``: its flows and messages, and (``with_sightings``) its address sightings.
-    Returns the run's summary, messages per protocol, the packet time span and the sightings (empty without)."""
+    Returns the run's summary, messages per protocol, the packet time span and the sightings (None without)."""
     counts: dict[str, int] = {}
 
     def on_event(e: Any) -> None:
@@ -191,8 +194,8 @@ def _pass(todo: list[str], fastlane: bool | None, builder: InventoryBuilder, wit
     app = AppLayer(on_event, ANALYZERS)
     if fastlane_enabled() if fastlane is None else fastlane:
         app.lane = FastLane(on_counts, app.tcp_ports)
-    endpoints = EndpointObserver()
-    pipeline = PacketPipeline(todo, consumers=[app, endpoints] if with_sightings else [app])
+    endpoints = EndpointObserver() if with_sightings else None
+    pipeline = PacketPipeline(todo, consumers=[app] if endpoints is None else [app, endpoints])
     if on_pipeline is not None:
         on_pipeline(pipeline)
     ts_first: float | None = None
@@ -202,7 +205,8 @@ def _pass(todo: list[str], fastlane: bool | None, builder: InventoryBuilder, wit
             builder.on_flow(f)
             ts_first = f.ts_start if ts_first is None else min(ts_first, f.ts_start)
             ts_last = f.ts_end if ts_last is None else max(ts_last, f.ts_end)
-    return pipeline.summary, counts, (ts_first, ts_last), (endpoints.sightings(), endpoints.bridge_protocols)
+    seen = None if endpoints is None else (endpoints.sightings(), endpoints.bridge_protocols)
+    return pipeline.summary, counts, (ts_first, ts_last), seen
 
 
 def _save(run: _Run, store: Store, fingerprints: list[tuple[str, str, int]],

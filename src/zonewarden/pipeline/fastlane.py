@@ -264,30 +264,29 @@ class FastLane:
         """More rows (or fewer tombstones), and more arena slots when few are free; returns where rows moved.
         The table of opening SYNs likewise (nothing outside it keeps its rows' places)."""
         p = self.params
-        size = self.syns.shape[0]
-        if (p[L.P_SYN_USED] + p[L.P_SYN_TOMBS] + 1) * 2 > size:
-            syns = np.full((size * 2 if p[L.P_SYN_USED] * 4 > size else size, L.N_SCOLS), L.EMPTY, np.int64)
-            kernels.fastlane_rehash(self.syns, np.zeros((size, 0), np.uint64), syns, np.zeros((syns.shape[0], 0),
-                                    np.uint64), np.empty(size, np.int64))
+        size = _rebuilt_size(p[L.P_SYN_USED], p[L.P_SYN_TOMBS], self.syns.shape[0])
+        if size:
+            syns = np.full((size, L.N_SCOLS), L.EMPTY, np.int64)
+            old = self.syns.shape[0]  # (no address columns to carry: zero-width arrays)
+            kernels.fastlane_rehash(self.syns, np.zeros((old, 0), np.uint64), syns, np.zeros((size, 0), np.uint64),
+                                    np.empty(old, np.int64))
             self.syns = syns
             p[L.P_SYN_TOMBS] = 0
         slots = self.arena.shape[0]
-        if self.params[L.P_FREE] * 4 < slots:
+        if p[L.P_FREE] * 4 < slots:
             self.arena = np.concatenate((self.arena, np.zeros_like(self.arena)))
-            self.free = np.concatenate((self.free[: self.params[L.P_FREE]], np.arange(slots, 2 * slots),
-                                        np.zeros(slots - self.params[L.P_FREE], np.int64)))
-            self.params[L.P_FREE] += slots
-        size = self.table.shape[0]
-        if (self.params[L.P_USED] + self.params[L.P_TOMBS] + 1) * 2 <= size:
-            return np.arange(size, dtype=np.int64)
-        if self.params[L.P_USED] * 4 > size:
-            size *= 2
+            self.free = np.concatenate((self.free[: p[L.P_FREE]], np.arange(slots, 2 * slots),
+                                        np.zeros(slots - p[L.P_FREE], np.int64)))
+            p[L.P_FREE] += slots
+        size = _rebuilt_size(p[L.P_USED], p[L.P_TOMBS], self.table.shape[0])
+        if not size:
+            return np.arange(self.table.shape[0], dtype=np.int64)
         table = np.full((size, L.N_COLS), L.EMPTY, np.int64)
         addrs = np.zeros((size, L.N_ACOLS), np.uint64)
         moved = np.empty(self.table.shape[0], np.int64)
         kernels.fastlane_rehash(self.table, self.addrs, table, addrs, moved)
         self.table, self.addrs = table, addrs
-        self.params[L.P_TOMBS] = 0
+        p[L.P_TOMBS] = 0
         return moved
 
     # ---- counted messages to the inventory
@@ -340,6 +339,14 @@ class FastLane:
         t[rows, L.C_FLAGS] &= ~L.F_DIRTY
         t[registered, L.C_FIRST] = -1
         t[registered, L.C_FLAGS] |= L.F_FIRST_DONE
+
+
+def _rebuilt_size(used: int, tombs: int, size: int) -> int:
+    """The size to rebuild an open-addressing table at (twice as big when over a quarter full, else the same, to
+    clear tombstones), or 0 while it has room: the kernel asks for room past half full, tombstones counted."""
+    if (used + tombs + 1) * 2 <= size:
+        return 0
+    return size * 2 if used * 4 > size else size
 
 
 def _bits(words: npt.NDArray[np.int64]) -> list[int]:
