@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from zonewarden.inventory.levels import LevelDecision, is_infrastructure, is_public, propose_levels, subnet
+import ipaddress
+
+from zonewarden.inventory.levels import (
+    LevelDecision,
+    is_infrastructure,
+    is_public,
+    parse_address,
+    propose_levels,
+    subnet,
+)
 from zonewarden.inventory.roles import LEVELS, RoleDecision
 from zonewarden.model.assets import Asset
 
@@ -110,3 +119,18 @@ def test_address_helpers() -> None:
     assert is_public("203.0.113.80") and is_public("8.8.8.8")
     assert not any(map(is_public, ["10.1.1.1", "172.20.0.1", "192.168.1.1", "100.64.0.1", "fd00::1", "224.0.0.1"]))
     assert is_infrastructure("udp/53") and is_infrastructure("dns") and not is_infrastructure("tcp/502")
+
+
+def test_addresses_parse_as_the_ipaddress_module_parses_them() -> None:
+    def reference(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+        try:
+            return ipaddress.ip_address(text)
+        except ValueError:
+            return None
+
+    texts = ["1.2.3.4", "0.0.0.0", "255.255.255.255", "01.2.3.4", "1.2.3.04", "1.2.3", "1.2.3.4.5", "256.1.1.1",
+             " 1.2.3.4", "1.2.3.4\n", "1.2.3.4\x00", "1..2.3", "1.2.3.0x4", "\u0661.2.3.4", "", "abc", "::1",
+             "fe80::1%eth0", "::ffff:1.2.3.4", "2001:db8::5", "00:1b:1b:00:00:01"]
+    for text in texts:
+        parsed, expected = parse_address(text), reference(text)
+        assert parsed == expected and type(parsed) is type(expected), text

@@ -23,7 +23,7 @@ from zonewarden.inventory.identity import EXTRACTORS, SUBJECTS
 from zonewarden.inventory.levels import parse_address, propose_levels
 from zonewarden.inventory.operations import on_behalf_of_peer, operation
 from zonewarden.inventory.oui import mac_vendor
-from zonewarden.inventory.resolution import resolve
+from zonewarden.inventory.resolution import resolve, resolve_attribute
 from zonewarden.inventory.roles import MAX_MARKS, Behaviour, RoleDecision, infer_role, sender_marks
 from zonewarden.model.assets import Asset, Edge, EndpointSighting, Evidence
 from zonewarden.model.events import field_of as _g
@@ -174,9 +174,10 @@ class InventoryBuilder:
         edge.messages += count
         edge.seen(first)
         edge.seen(last)
+        edge_ops, client_ops = edge.operations, self.ips[client].client_ops
         for op, n in operations.items():
-            edge.operations[op] += n
-            self.ips[client].client_ops[op] += n
+            edge_ops[op] = edge_ops.get(op, 0) + n
+            client_ops[op] = client_ops.get(op, 0) + n
         for flow, port in flows:
             if len(self._app_flows) < MAX_APP_FLOWS:
                 self._app_flows.setdefault(flow, (proto, (client, port)))
@@ -235,7 +236,7 @@ class InventoryBuilder:
         edge.messages += 1
         edge.seen(ts)
         if op is not None:
-            edge.operations[op] += 1
+            edge.operations[op] = edge.operations.get(op, 0) + 1
 
     def on_sightings(self, sightings: Iterable[EndpointSighting],
                      bridge_protocols: dict[str, set[str]] | None = None) -> None:
@@ -255,6 +256,11 @@ class InventoryBuilder:
         first_seen: dict[str, float] = {}
         last_seen: dict[str, float] = {}
         layer2_only: set[str] = set()
+        # Each address is classified once here: a flood names hundreds of thousands, more than is_unicast's
+        # cache holds, and the loops below ask about each several times.
+        addresses = {s.ip for s in self.sightings if s.ip is not None}
+        addresses.update(self.ips)
+        unicast = set(filter(_is_unicast, addresses))
         for s in sorted(self.sightings, key=attrgetter("first_seen")):
             mac, ip, first, last = s.mac, s.ip, s.first_seen, s.last_seen
             first_seen[mac] = first if (known := first_seen.get(mac)) is None else min(known, first)
@@ -263,14 +269,14 @@ class InventoryBuilder:
                 layer2_only.add(mac)
                 continue
             tables[s.source][mac].add(ip)
-            if is_unicast(ip):
+            if ip in unicast:
                 if s.source == "arp":
                     owner.setdefault(ip, mac)  # the first ARP claim wins; later rival claims are spoofing hints
                 facts = self.ips.known(ip)
                 if facts is not None:
                     facts.span(first, last)
                     facts.sent = facts.sent or s.source != "dst"
-        behind = {mac: {ip for ip in sent_from[mac] | received[mac] if is_unicast(ip)} - claimed[mac]
+        behind = {mac: ((sent_from[mac] | received[mac]) & unicast) - claimed[mac]
                   for mac in set(sent_from) | set(received)}
         routers = {mac: len(ips) for mac, ips in behind.items() if len(ips) >= ROUTER_MIN_IPS}
         # Sending from an address binds it more firmly than receiving on it (a host's own address).
@@ -278,7 +284,7 @@ class InventoryBuilder:
             for mac in sorted(table):
                 if mac not in routers:
                     for ip in sorted(table[mac]):
-                        if is_unicast(ip):
+                        if ip in unicast:
                             owner.setdefault(ip, mac)
         owned: dict[str, list[str]] = defaultdict(list)
         for ip, mac in owner.items():
@@ -299,7 +305,7 @@ class InventoryBuilder:
         unproven: list[str] = []
         talkers: list[str] = []
         for ip, facts in self.ips.items():
-            if ip not in owner and is_unicast(ip):
+            if ip not in owner and ip in unicast:
                 if not facts.sent:
                     probed.append(ip)
                 elif not facts.proven and 0 < facts.attempts < SCANNER_MIN_ATTEMPTS:
@@ -385,7 +391,7 @@ class InventoryBuilder:
             a.evidence.append(Evidence("purdue_level_reason", level.reason, "behaviour", a.first_seen, None,
                                        confidence))
             a.evidence.sort(key=_evidence_order)
-            resolve(a)
+            resolve_attribute(a, "purdue_level")
 
 
 def _evidence_order(ev: Evidence) -> tuple[str, float, float]:

@@ -22,9 +22,27 @@ _SCALAR = frozenset(SCALAR_ATTRIBUTES)
 
 def resolve(asset: Asset) -> None:
     """Set each attribute of ``asset`` to its best-supported current value (rules in the module docstring)."""
-    # attribute -> repr(value) -> [best confidence, count, earliest, value]
+    scores = _scores(asset.evidence)
+    for attribute, candidates in scores.items():
+        if attribute in _SCALAR:
+            _choose(asset, attribute, candidates)
+    names = scores.get("name")
+    if names:
+        asset.hostnames = sorted({str(v[3]) for v in names.values()} | set(asset.hostnames))
+
+
+def resolve_attribute(asset: Asset, attribute: str) -> None:
+    """``resolve`` for one scalar attribute: what the other attributes resolve to cannot change when only its
+    evidence did (the builder states the Purdue level after everything else)."""
+    candidates = _scores([ev for ev in asset.evidence if ev.attribute == attribute]).get(attribute)
+    if candidates:
+        _choose(asset, attribute, candidates)
+
+
+def _scores(evidence: list[Evidence]) -> dict[str, dict[str, list[Any]]]:
+    """attribute -> repr(value) -> [best confidence, count, earliest, value]"""
     scores: dict[str, dict[str, list[Any]]] = {}
-    for ev in asset.evidence:
+    for ev in evidence:
         by_value = scores.get(ev.attribute)
         if by_value is None:
             by_value = scores[ev.attribute] = {}
@@ -36,17 +54,16 @@ def resolve(asset: Asset) -> None:
             score[0] = confidence if confidence > score[0] else score[0]
             score[1] += 1
             score[2] = ts if ts < score[2] else score[2]
-    for attribute, candidates in scores.items():
-        if attribute in _SCALAR:
-            if len(candidates) == 1:
-                best = next(iter(candidates.values()))
-            else:
-                current = current_values([ev for ev in asset.evidence if ev.attribute == attribute])
-                best = max((c for k, c in candidates.items() if k in current), key=lambda c: (c[0], c[1], -c[2]))
-            setattr(asset, attribute, best[3])
-    names = scores.get("name")
-    if names:
-        asset.hostnames = sorted({str(v[3]) for v in names.values()} | set(asset.hostnames))
+    return scores
+
+
+def _choose(asset: Asset, attribute: str, candidates: dict[str, list[Any]]) -> None:
+    if len(candidates) == 1:
+        best = next(iter(candidates.values()))
+    else:
+        current = current_values([ev for ev in asset.evidence if ev.attribute == attribute])
+        best = max((c for k, c in candidates.items() if k in current), key=lambda c: (c[0], c[1], -c[2]))
+    setattr(asset, attribute, best[3])
 
 
 def current_values(evidence: list[Evidence]) -> set[str]:
