@@ -201,3 +201,14 @@ def test_ipv4_mapped_address_prints_by_the_flow_family() -> None:
     assert (one(ipver=6)["src"], one(ipver=6)["dst"]) == ("::ffff:10.0.0.1", "::ffff:10.0.0.2")
     # Other IPv6 addresses print the same either way.
     assert one(ipver=6, a_hi=0x20010DB8 << 32, a_lo=1)["src"] == "2001:db8::1"
+
+
+def test_records_past_a_slice_come_in_order_and_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    from zonewarden.flow import records as records_module
+
+    many = np.concatenate([record(fid=i, a_port=1000 + i, ts_first=T0_NS + i) for i in range(10)])
+    whole = list(records_module.flow_records(many))
+    monkeypatch.setattr(records_module, "RECORD_SLICE", 3)
+    assert list(records_module.flow_records(many)) == whole
+    assert [r.sport for r in whole] == list(range(1000, 1010))
+    assert list(records_module.flow_records(many[:0])) == []

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.strategies import NS, T0_NS, eth, v4
+from zonewarden.cli import flows as flows_cli
 from zonewarden.cli.main import cli
 from zonewarden.flow.records import FLOW_FIELDS
 from zonewarden.simulate import frames as f
@@ -116,6 +117,19 @@ def test_usage_errors_exit_2(session_pcap: Path, args: list[str]) -> None:
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert done.stdout == ""
+
+
+def test_jsonl_is_written_in_slices_with_the_same_lines(corpus_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The end of a capture may finish a flood's flows at once: their text is made a slice at a time.
+    captures = [str(corpus_dir / rel) for rel in JIT_SAMPLE]
+    whole = invoke(["flows", *captures, "-q"])
+    written: list[int] = []
+    jsonl = flows_cli.flow_jsonl
+    monkeypatch.setattr(flows_cli, "JSONL_SLICE", 7)
+    monkeypatch.setattr(flows_cli, "flow_jsonl", lambda records: written.append(len(records)) or jsonl(records))
+    sliced = invoke(["flows", *captures, "-q"])
+    assert sliced.stdout == whole.stdout and sliced.returncode == whole.returncode
+    assert max(written) == 7 and sum(written) == whole.stdout.count("\n") > 30
 
 
 def test_jit_and_aot_kernels_give_identical_flows(corpus_dir: Path) -> None:

@@ -11,6 +11,7 @@ from zonewarden.flow.records import flow_dicts, flow_jsonl
 from zonewarden.flow.table import FlowSettings
 from zonewarden.pipeline.packets import PacketPipeline
 
+JSONL_SLICE = 16_384  # flow records written as JSONL at a time
 TABLE_COLUMNS = ("ts_start", "proto", "src", "sport", "dst", "dport", "vlan", "packets_orig", "packets_resp",
                  "bytes_orig", "bytes_resp", "state", "history")
 
@@ -44,7 +45,10 @@ def flows(captures: tuple[str, ...], fmt: str, tcp_idle: float, udp_idle: float,
     with progress_bar(pipeline.capture.total_bytes, progress) as advance:
         for records in pipeline.flow_batches(advance):
             if fmt == "jsonl":
-                sys.stdout.write(flow_jsonl(records))
+                # In slices: the end of a capture can finish hundreds of thousands of flows at once (a flood),
+                # and their text, column by column, would be held whole.
+                for start in range(0, len(records), JSONL_SLICE):
+                    sys.stdout.write(flow_jsonl(records[start:start + JSONL_SLICE]))
             else:
                 table_rows.extend(flow_dicts(records))
     if fmt == "table":

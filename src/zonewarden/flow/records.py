@@ -21,6 +21,7 @@ from zonewarden.model.packets import format_address
 
 PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmp6", 2: "igmp", 47: "gre", 50: "esp", 89: "ospf",
                132: "sctp", 112: "vrrp"}
+RECORD_SLICE = 16_384  # flow records turned into Python objects at a time
 END_REASONS = ("active", "idle", "active_timeout", "port_reuse", "evicted")
 
 
@@ -99,8 +100,13 @@ _COLUMNS = ("fid", "proto", "orig_is_a", "end_reason", "vlan_outer", "vlan_inner
 
 
 def flow_records(records: npt.NDArray[np.void]) -> Iterator[FlowRecord]:
-    """One FlowRecord per finished flow. Columns are converted to Python lists once (column-wise conversion
-    is far cheaper than per row)."""
+    """One FlowRecord per finished flow. Columns are converted to Python lists (column-wise conversion is far
+    cheaper than per row) a slice at a time: the end of a capture may finish a flood's flows at once."""
+    for start in range(0, len(records), RECORD_SLICE):
+        yield from _flow_records(records[start:start + RECORD_SLICE])
+
+
+def _flow_records(records: npt.NDArray[np.void]) -> Iterator[FlowRecord]:
     col = {name: records[name].tolist() for name in _COLUMNS}
     ids = [flow_id_text(v) for v in col["fid"]]
     rows = zip(
