@@ -10,6 +10,7 @@ are one device seen on two interfaces and are merged.
 from __future__ import annotations
 
 import hashlib
+import math
 import socket
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -261,21 +262,23 @@ class InventoryBuilder:
         addresses = {s.ip for s in self.sightings if s.ip is not None}
         addresses.update(self.ips)
         unicast = set(filter(_is_unicast, addresses))
-        for s in sorted(self.sightings, key=attrgetter("first_seen")):
-            mac, ip, first, last = s.mac, s.ip, s.first_seen, s.last_seen
-            first_seen[mac] = first if (known := first_seen.get(mac)) is None else min(known, first)
-            last_seen[mac] = last if (known := last_seen.get(mac)) is None else max(known, last)
+        known_ip = self.ips.get
+        # (A flood brings hundreds of thousands of sightings: this loop is written for speed.)
+        for mac, ip, _vlan, first, last, _packets, source in sorted(self.sightings, key=attrgetter("first_seen")):
+            first_seen.setdefault(mac, first)  # in order of first_seen: the first is the earliest
+            if last > last_seen.get(mac, -math.inf):
+                last_seen[mac] = last
             if ip is None:
                 layer2_only.add(mac)
                 continue
-            tables[s.source][mac].add(ip)
+            tables[source][mac].add(ip)
             if ip in unicast:
-                if s.source == "arp":
+                if source == "arp":
                     owner.setdefault(ip, mac)  # the first ARP claim wins; later rival claims are spoofing hints
-                facts = self.ips.known(ip)
+                facts = known_ip(ip) or self.ips.known(ip)
                 if facts is not None:
                     facts.span(first, last)
-                    facts.sent = facts.sent or s.source != "dst"
+                    facts.sent = facts.sent or source != "dst"
         behind = {mac: ((sent_from[mac] | received[mac]) & unicast) - claimed[mac]
                   for mac in set(sent_from) | set(received)}
         routers = {mac: len(ips) for mac, ips in behind.items() if len(ips) >= ROUTER_MIN_IPS}
