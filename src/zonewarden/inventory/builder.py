@@ -185,10 +185,15 @@ class InventoryBuilder:
 
     def on_flow(self, f: FlowRecord | Mapping[str, Any]) -> None:
         """One finished flow record: oriented by the evidence, paired with its records on other VLANs."""
-        f = flow_record(f)
-        proto, client = self._app_flows.pop(f.flow_id, (None, None))
-        for conv in self._conversations.add(f, proto, client):
-            self._on_conversation(conv)
+        self.on_flows((flow_record(f),))
+
+    def on_flows(self, records: Iterable[FlowRecord]) -> None:
+        """``on_flow`` for each of ``records`` (the packet pass's path: one call a batch, not one a flow)."""
+        app_flow, add, on_conversation = self._app_flows.pop, self._conversations.add_record, self._on_conversation
+        for f in records:
+            proto, client = app_flow(f.flow_id, (None, None))
+            for conv in add(f, proto, client):
+                on_conversation(conv)
 
     def _on_conversation(self, c: Conversation) -> None:
         ips, first, last = self.ips, c.first, c.last

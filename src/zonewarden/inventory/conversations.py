@@ -144,7 +144,10 @@ class ConversationMerger:
     def add(self, f: FlowRecord | Mapping[str, Any], app: str | None,
             app_client: Endpoint | None) -> list[Conversation]:
         """Take one flow record; return the conversations this settles."""
-        f = flow_record(f)
+        return self.add_record(flow_record(f), app, app_client)
+
+    def add_record(self, f: FlowRecord, app: str | None, app_client: Endpoint | None) -> list[Conversation]:
+        """``add`` for a FlowRecord (the packet pass's path)."""
         src, dst = _endpoints(f)
         src_is_client, evidence = _orient(f, src, dst, app_client)
         a, b = (dst, src) if dst < src else (src, dst)

@@ -201,10 +201,13 @@ def _pass(todo: list[str], fastlane: bool | None, builder: InventoryBuilder, wit
     ts_first: float | None = None
     ts_last: float | None = None
     for records in pipeline.flow_batches(progress):
-        for f in flow_records(records):
-            builder.on_flow(f)
-            ts_first = f.ts_start if ts_first is None else min(ts_first, f.ts_start)
-            ts_last = f.ts_end if ts_last is None else max(ts_last, f.ts_end)
+        if not len(records):
+            continue
+        builder.on_flows(flow_records(records))
+        # (as the records state them: nanoseconds / 1e9, which keeps the order)
+        first, last = float(records["ts_first"].min()) / 1e9, float(records["ts_last"].max()) / 1e9
+        ts_first = first if ts_first is None else min(ts_first, first)
+        ts_last = last if ts_last is None else max(ts_last, last)
     seen = None if endpoints is None else (endpoints.sightings(), endpoints.bridge_protocols)
     return pipeline.summary, counts, (ts_first, ts_last), seen
 
