@@ -198,29 +198,33 @@ class InventoryBuilder:
     def _on_conversation(self, c: Conversation) -> None:
         ips, first, last = self.ips, c.first, c.last
         (ip_a, port_a), (ip_b, port_b) = c.a, c.b
-        unicast_a, unicast_b = is_unicast(ip_a), is_unicast(ip_b)
-        for unicast, ip, packets, proven in ((unicast_a, ip_a, c.packets_a, c.proven_a),
-                                             (unicast_b, ip_b, c.packets_b, c.proven_b)):
-            if unicast and (facts := ips.known(ip)) is not None:
+        # An address the builder follows is unicast (only those are taken in): the check is for new ones.
+        if (facts_a := ips.get(ip_a)) is None and is_unicast(ip_a):
+            facts_a = ips.known(ip_a)
+        if (facts_b := ips.get(ip_b)) is None and is_unicast(ip_b):
+            facts_b = ips.known(ip_b)
+        for facts, packets, proven in ((facts_a, c.packets_a, c.proven_a), (facts_b, c.packets_b, c.proven_b)):
+            if facts is not None:
                 facts.span(first, last)
                 if packets:
                     facts.sent = True
                     facts.proven = facts.proven or proven
                     facts.attempts += not proven
-        if not (unicast_a and unicast_b) or ip_a not in ips or ip_b not in ips:
+        if facts_a is None or facts_b is None:  # not unicast, or past the address limit
             return
-        client, server, port, server_sent = ((ip_a, ip_b, port_b, c.packets_b) if c.client_is_a
-                                             else (ip_b, ip_a, port_a, c.packets_a))
+        client, server, port, server_sent = ((facts_a, facts_b, port_b, c.packets_b) if c.client_is_a
+                                             else (facts_b, facts_a, port_a, c.packets_a))
         ported = (c.transport == "tcp" or c.transport == "udp") and port >= 0
         if ported and server_sent:
-            ips[server].ports_served.add(port)
-            ips[client].ports_used.add(port)
-        edge = self.edges[(client, server, c.app or (f"{c.transport}/{port}" if ported else c.transport))]
+            server.ports_served.add(port)
+            client.ports_used.add(port)
+        client_ip, server_ip = (ip_a, ip_b) if c.client_is_a else (ip_b, ip_a)
+        edge = self.edges[(client_ip, server_ip, c.app or (f"{c.transport}/{port}" if ported else c.transport))]
         edge.flows += 1
         edge.packets += c.packets_a + c.packets_b
         edge.bytes += c.bytes_a + c.bytes_b
         edge.span(first, last)
-        ips[client].servers.add(server)
+        client.servers.add(server_ip)
 
     def _layer2_edge(self, e: Any, proto: str, src: str, dst: str, ts: float) -> None:
         """The requester is the client, each responder a server; a request to a group address names no
