@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import subprocess
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import event
 
 from zonewarden.errors import StoreError
 from zonewarden.pipeline.analysis import analyze
@@ -17,29 +15,12 @@ from zonewarden.simulate.demo_capture import write_demo
 from zonewarden.store.db import Store
 from zonewarden.store.schema import MIGRATIONS
 
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("demo") / "demo.pcap"
     write_demo(path)
     return path
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A throw-away database on the local PostgreSQL (CI starts the server)."""
-    name = f"zw_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def snapshot(store: Store) -> tuple[object, ...]:

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Connection,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -17,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.schema import DropIndex
 
 metadata = MetaData()
 
@@ -54,7 +56,8 @@ assets = Table(
 evidence = Table(
     "evidence", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("asset_id", String(40), ForeignKey("assets.asset_id"), nullable=False, index=True),
+    # (No index of its own: uq_evidence starts with it, and serves lookups by asset.)
+    Column("asset_id", String(40), ForeignKey("assets.asset_id"), nullable=False),
     Column("attribute", String(60), nullable=False),
     Column("value_key", String(400), nullable=False),  # repr of the value, for uniqueness
     Column("value", JSON),
@@ -100,6 +103,13 @@ def _create(*tables: Table) -> Callable[[Connection], None]:
     return apply
 
 
+def _drop_index(name: str) -> Callable[[Connection], None]:
+    def apply(conn: Connection) -> None:
+        conn.execute(DropIndex(Index(name), if_exists=True))  # (a fresh store never made it)
+
+    return apply
+
+
 # Append only: a released migration is never edited; a change of schema is a new named step.
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_create_migrations", _create(schema_migrations)),
@@ -107,4 +117,6 @@ MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0003_assets_and_evidence", _create(assets, evidence)),
     ("0004_edges", _create(edges)),
     ("0005_overrides_and_changes", _create(overrides, changes)),
+    # uq_evidence already serves lookups by asset; the index cost every evidence insert a second b-tree.
+    ("0006_drop_evidence_asset_id_index", _drop_index("ix_evidence_asset_id")),
 ]
