@@ -13,7 +13,7 @@ MAX_EVIDENCE_PER_ASSET = 256
 MAX_ADDRESSES = 1 << 17  # IP addresses, and MAC addresses, one analysis follows (each may become an asset)
 
 
-@dataclass
+@dataclass(slots=True)
 class Seen:
     """When something was seen: the earliest and the latest packet time."""
 
@@ -31,7 +31,7 @@ class Seen:
         self.first, self.last = last if last < lo else lo, last if last > hi else hi
 
 
-@dataclass
+@dataclass(slots=True)
 class Facts(Seen):
     """Everything observed about one address (IP or MAC) before addresses are grouped into assets."""
 
@@ -87,7 +87,7 @@ class Addresses(dict[str, Facts]):
         return facts
 
 
-@dataclass
+@dataclass(slots=True)
 class EdgeAcc(Seen):
     operations: dict[str, int] = field(default_factory=dict)
     messages: int = 0
