@@ -189,3 +189,23 @@ def test_tcp_streams_declare_a_gap_for_data_acked_but_not_captured(tmp_path: Pat
     records_of(PacketPipeline([str(path)], consumers=[TcpStreams(streams.sink)]))
     assert streams.text(0, 0) == b"<gap 5>next"
     assert streams.text(0, 1) == b"reply"
+
+
+def test_without_flows_consumers_see_the_same_packets_and_no_records(corpus_dir: Path) -> None:
+    from zonewarden.pipeline.endpoints import EndpointObserver
+
+    # Ethernet with VLANs and ARP, IPv6 fragments, layer-2-only traffic, a capture with malformed packets.
+    inputs = [str(corpus_dir / rel) for rel in (
+        "encapsulation/zeek/vlan-qinqinq.pcap", "encapsulation/zeek/ipv6-fragmented-dns.pcap",
+        "bsap/malcolm-pcap/malcolm-BSAP-merged.pcap", "robustness/ndpi/badpackets.pcap",
+        "modbus/controlthings-ct-samples/Plant1_ModbusTCP.pcap")]
+    runs = []
+    for track_flows in (True, False):
+        observer = EndpointObserver()
+        pipeline = PacketPipeline(inputs, consumers=[observer], track_flows=track_flows)
+        records = sum(r.shape[0] for r in pipeline.flow_batches())
+        runs.append((records, observer.sightings(), observer.bridge_protocols, pipeline.summary.frames,
+                     pipeline.summary.flows))
+    (records, sightings, bridges, frames, flows), (no_records, *same) = runs
+    assert records == flows > 0 and no_records == 0
+    assert same == [sightings, bridges, frames, 0] and len(sightings) > 10

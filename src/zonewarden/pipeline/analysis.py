@@ -150,7 +150,7 @@ def _select(paths: list[str], known: dict[str, str]) -> tuple[list[str], list[tu
 def _sightings(todo: list[str]) -> Sightings:
     """The address sightings of ``todo`` (with the MACs that speak bridge protocols), from a read of their own."""
     endpoints = EndpointObserver()
-    for _records in PacketPipeline(todo, consumers=[endpoints]).flow_batches():
+    for _records in PacketPipeline(todo, consumers=[endpoints], track_flows=False).flow_batches():
         pass
     return endpoints.sightings(), endpoints.bridge_protocols
 
