@@ -70,3 +70,10 @@ def test_bad_store_url_is_a_clean_error(tmp_path: Path) -> None:
     out = run("assets", "--db", "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1")
     assert out.returncode == 1 and out.stderr.startswith("error: cannot open store")
     assert "Traceback" not in out.stderr
+
+
+def test_a_command_collects_garbage_every_100k_allocations_not_every_700() -> None:
+    # Set before click and the commands are imported: their objects live to the end of the run.
+    probe = "import gc, sys; import zonewarden.cli; print(gc.get_threshold()[0], 'click' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["100000", "False"]

@@ -209,3 +209,45 @@ def test_without_flows_consumers_see_the_same_packets_and_no_records(corpus_dir:
     (records, sightings, bridges, frames, flows), (no_records, *same) = runs
     assert records == flows > 0 and no_records == 0
     assert same == [sightings, bridges, frames, 0] and len(sightings) > 10
+
+
+def test_rare_collections_raise_the_threshold_or_pause_and_restore_it() -> None:
+    import gc
+
+    from zonewarden.pipeline.packets import rare_collections
+
+    before = gc.get_threshold()
+    with rare_collections(250_000):
+        assert gc.get_threshold()[0] == max(before[0], 250_000) and gc.isenabled()
+    assert gc.get_threshold() == before and gc.isenabled()
+    walks: list[int] = []
+
+    def heard(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            walks.append(info["generation"])
+
+    gc.callbacks.append(heard)
+    try:
+        with rare_collections(None):
+            assert not gc.isenabled()
+            kept = [[i] for i in range(20_000)]  # young objects the body keeps
+        in_oldest = any(o is kept for o in gc.get_objects(generation=2))
+    finally:
+        gc.callbacks.remove(heard)
+    # They went to the oldest generation without a walk.
+    assert in_oldest and walks == [] and gc.isenabled() and gc.get_threshold() == before
+    gc.freeze()  # a process that froze objects of its own keeps them frozen
+    try:
+        frozen = gc.get_freeze_count()
+        with rare_collections(None):
+            kept += [[i] for i in range(1_000)]
+        assert gc.get_freeze_count() == frozen and gc.isenabled()
+    finally:
+        gc.unfreeze()
+    gc.disable()  # and a disabled collector stays disabled
+    try:
+        with rare_collections(None):
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

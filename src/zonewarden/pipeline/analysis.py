@@ -122,7 +122,8 @@ def analyze(inputs: Sequence[str], store: Store, progress: Callable[[int], None]
         if task is not None:
             task.cancel()
     (stage or _no_stage)(f"writing {len(run.assets):,} assets to the store")
-    return _save(run, store, fingerprints, skipped, overrides)
+    with rare_collections(None):  # (bounded work that makes no cycles: nothing for the collector to find)
+        return _save(run, store, fingerprints, skipped, overrides)
 
 
 def _no_stage(_name: str) -> None:
@@ -168,7 +169,8 @@ def _pass_and_build(todo: list[str], fastlane: bool | None, sightings: forked.Fo
         assert sightings is not None
         seen = sightings.result()
     builder.on_sightings(*seen)
-    run_assets, run_edges = builder.build()
+    with rare_collections(None):
+        run_assets, run_edges = builder.build()
     if builder.refused:
         summary.limits["inventory_addresses_refused"] = builder.refused
     return _Run(summary, counts, run_assets, run_edges, *span, len(builder.probed_only), len(builder.unproven_only),
