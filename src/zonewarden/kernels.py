@@ -23,6 +23,7 @@ LANE_SOURCES = ("pipeline/fastlane_kernel.py", "pipeline/fastlane_pdus_kernel.py
                 "pipeline/eventlane_layout.py", "pipeline/eventlane_json.py", "pipeline/eventlane_modbus.py",
                 "pipeline/eventlane_s7.py", "pipeline/eventlane_dnp3.py", "pipeline/eventlane_dnp3_objects.py",
                 "pipeline/eventlane_enip.py", "pipeline/eventlane_enip_cip.py", "pipeline/eventlane_enip_conn.py",
+                "json_bytes.py",
                 # name tables the event lane's encoders bake in
                 "protocols/modbus/codes.py", "protocols/s7comm/codes.py", "protocols/dnp3/codes.py",
                 "protocols/enip/codes.py")

@@ -17,11 +17,10 @@ fast-lane parity tests catch a difference.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from numba import njit
 
+from zonewarden.json_bytes import UNCOUNTED as UNCOUNTED  # (the lane's kernels take it from here)
 from zonewarden.pipeline.fastlane_layout import (
     C_CNT,
     C_EXCEPTIONS,
@@ -48,9 +47,6 @@ from zonewarden.pipeline.fastlane_layout import (
     TCP_COLS,
 )
 
-# The walk's helpers are compiled without reference counting of arrays (they allocate none): counting
-# every array passed to every helper, per packet, cost more than the walk itself.
-UNCOUNTED: dict[str, Any] = {"cache": True, "_nrt": False}
 MBAP_MAX_LENGTH, MBAP_SPEC_MAX = 260, 254  # as modbus/wire.py: framed up to 260, reported above 254
 MODBUS_READ_DEVICE_ID = 43
 S7_ID, COTP_DT = 0x32, 0xF
