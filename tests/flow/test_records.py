@@ -31,7 +31,8 @@ from zonewarden.flow.layout import (
     H_SYN,
     H_SYNACK,
 )
-from zonewarden.flow.records import FLOW_FIELDS, flow_dicts, history_string, proto_name, tcp_state
+from zonewarden.flow.names import history_string, proto_name, tcp_state
+from zonewarden.flow.records import FLOW_FIELDS, flow_dicts
 from zonewarden.flow.table import FlowTable
 from zonewarden.simulate import frames as f
 

@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-from zonewarden.flow.layout import (
-    F_FIN,
-    F_RST,
-    F_SYN,
-    F_SYNACK,
-    HISTORY_LETTERS,
-)
+from zonewarden.flow.names import END_REASONS, history_string, proto_name, tcp_state
 from zonewarden.flow.table import flow_id_text
 from zonewarden.model.packets import format_address
 
-PROTO_NAMES = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmp6", 2: "igmp", 47: "gre", 50: "esp", 89: "ospf",
-               132: "sctp", 112: "vrrp"}
 RECORD_SLICE = 16_384  # flow records turned into Python objects at a time
-END_REASONS = ("active", "idle", "active_timeout", "port_reuse", "evicted")
 
 
 class FlowRecord(NamedTuple):
@@ -50,48 +40,6 @@ class FlowRecord(NamedTuple):
 
 
 FLOW_FIELDS = FlowRecord._fields
-
-
-def proto_name(proto: int) -> str:
-    return PROTO_NAMES.get(proto, f"ip-{proto}")
-
-
-@lru_cache(maxsize=1024)
-def tcp_state(flags_o: int, flags_r: int) -> str:
-    """Zeek's conn_state vocabulary, derived from the flags each side sent."""
-    o_syn, r_synack = bool(flags_o & F_SYN), bool(flags_r & F_SYNACK)
-    o_fin, r_fin = bool(flags_o & F_FIN), bool(flags_r & F_FIN)
-    o_rst, r_rst = bool(flags_o & F_RST), bool(flags_r & F_RST)
-    if o_syn and r_synack:
-        if o_rst:
-            return "RSTO"
-        if r_rst:
-            return "RSTR"
-        if o_fin and r_fin:
-            return "SF"
-        return "S2" if o_fin else "S3" if r_fin else "S1"
-    if o_syn:
-        if r_rst:
-            return "REJ"
-        if o_rst:
-            return "RSTOS0"
-        return "SH" if o_fin else "S0"
-    if r_synack:
-        if r_rst:
-            return "RSTRH"
-        return "SHR" if r_fin else "OTH"
-    return "OTH"
-
-
-@lru_cache(maxsize=4096)
-def history_string(history: int) -> str:
-    letters = []
-    while history:
-        code = (history & 0xF) - 1
-        letter = HISTORY_LETTERS[code % 7]
-        letters.append(letter.lower() if code >= 7 else letter)
-        history >>= 4
-    return "".join(letters)
 
 
 _COLUMNS = ("fid", "proto", "orig_is_a", "end_reason", "vlan_outer", "vlan_inner", "a_port", "b_port", "a_hi", "a_lo",
@@ -189,3 +137,4 @@ def flow_jsonl(records: npt.NDArray[np.void]) -> str:
         f'"packets_resp":{c[11]},"bytes_orig":{c[12]},"bytes_resp":{c[13]},"payload_orig":{c[14]},'
         f'"payload_resp":{c[15]},"state":"{c[16]}","history":"{c[17]}","end_reason":"{c[18]}"}}\n'
         for c in columns)
+
