@@ -8,8 +8,8 @@ STAMP := $(VENV)/.installed
 
 # The hot-path kernels, compiled ahead of time (numba.pycc) so runs start without loading numba.
 KERNEL_SRC := $(addprefix src/zonewarden/,capture/record_walk.py capture/walk_status.py \
-	decode/l2l4_kernel.py decode/anomalies.py flow/table_kernel.py flow/layout.py build_kernels.py kernels.py \
-	json_bytes.py \
+	decode/l2l4_kernel.py decode/anomalies.py flow/table_kernel.py flow/layout.py flow/jsonl_kernel.py flow/names.py \
+	build_kernels.py kernels.py json_bytes.py \
 	pipeline/fastlane_kernel.py pipeline/fastlane_pdus_kernel.py pipeline/fastlane_enip_kernel.py \
 	pipeline/fastlane_dnp3_kernel.py pipeline/fastlane_layout.py pipeline/eventlane_kernel.py \
 	pipeline/eventlane_layout.py pipeline/eventlane_json.py pipeline/eventlane_modbus.py pipeline/eventlane_s7.py \

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from zonewarden.capture.source import CaptureRun
 from zonewarden.decode.anomalies import anomaly_name
 from zonewarden.decode.packets import decode
+from zonewarden.flow.layout import FLOW_DTYPE
 from zonewarden.model.frames import (
     LINKTYPE_ETHERNET,
     LINKTYPE_IPV4,
@@ -338,3 +339,48 @@ def pcapng_sections(draw: st.DrawFn) -> list[Section]:
                 blocks.append(SimplePacket(data))
         sections.append(Section(interfaces=interfaces, blocks=tuple(blocks)))
     return sections
+
+
+# --- strategies: finished flow records ---
+
+INT32, INT64 = (-(1 << 31), (1 << 31) - 1), (-(1 << 63), (1 << 63) - 1)
+TS_MIN_NS = (1 << 26) * NS  # json_bytes.TS_MIN in ns: the compiled writers' earliest exact time
+_u64 = st.one_of(st.integers(0, (1 << 64) - 1), st.sampled_from((0, 1, 0x10, 0xF0, (1 << 64) - 1)))
+_i32 = st.one_of(st.integers(*INT32), st.sampled_from((-1, 0, 1, 4095, 65535, *INT32)))
+_i64 = st.one_of(st.integers(*INT64), st.integers(0, 10**6), st.sampled_from((-1, 0, 1, *INT64)))
+_ts = st.one_of(st.integers(*INT64), st.integers(T0_NS - 10**12, T0_NS + 10**12),
+                st.integers(TS_MIN_NS - 3, TS_MIN_NS + 3), st.sampled_from((0, 1, -1, *INT64, TS_MIN_NS - NS)))
+_hextets = st.lists(st.one_of(st.sampled_from((0, 0, 0, 1, 0x10, 0xABC, 0xFFFF)), st.integers(0, 0xFFFF)),
+                    min_size=8, max_size=8)
+
+
+def _halves(groups: Sequence[int]) -> tuple[int, int]:
+    value = int.from_bytes(b"".join(g.to_bytes(2, "big") for g in groups), "big")
+    return value >> 64, value & ((1 << 64) - 1)
+
+
+# (hi, lo) as the flow table stores addresses: IPv4-mapped, IPv6 with runs of zero groups, any 128 bits
+addresses = st.one_of(st.integers(0, (1 << 32) - 1).map(lambda v4: (0, 0xFFFF << 32 | v4)), _hextets.map(_halves),
+                      st.tuples(_u64, _u64))
+
+
+@st.composite
+def flow_record_arrays(draw: st.DrawFn, max_size: int = 24) -> np.ndarray:
+    """FLOW_DTYPE records over every field's range (end reasons only those with a name): known and unknown
+    protocols, ICMP, ports and VLANs of any int32 (a negative VLAN is none), IPv4, IPv6 and IPv4-mapped IPv6,
+    times inside and outside the compiled writer's exact range, zero and extreme counters."""
+    n = draw(st.integers(1, max_size))
+    records = np.zeros(n, FLOW_DTYPE)
+    for r in records:
+        r["fid"], r["history"] = draw(_u64), draw(_u64)
+        r["proto"] = draw(st.one_of(st.sampled_from((1, 6, 17, 58, 132, 2, 47, 112, 0, 255)), st.integers(0, 255)))
+        r["orig_is_a"], r["end_reason"] = draw(st.integers(0, 2)), draw(st.integers(0, 4))
+        r["ipver"] = draw(st.sampled_from((4, 6)))
+        (r["a_hi"], r["a_lo"]), (r["b_hi"], r["b_lo"]) = draw(addresses), draw(addresses)
+        for name in ("vlan_outer", "vlan_inner", "a_port", "b_port", "icmp_type", "icmp_code"):
+            r[name] = draw(_i32)
+        r["ts_first"], r["ts_last"] = draw(_ts), draw(_ts)
+        for name in ("pkts_o", "pkts_r", "bytes_o", "bytes_r", "payload_o", "payload_r"):
+            r[name] = draw(_i64)
+        r["flags_o"], r["flags_r"] = draw(st.integers(0, 0xFFFF)), draw(st.integers(0, 0xFFFF))
+    return records

@@ -24,6 +24,7 @@ def main() -> int:
     from zonewarden.kernels import HASH_FILE, drop_stale_lane_caches, sources_digest
 
     drop_stale_lane_caches()  # before the kernels are imported: their helpers may be cached from older sources
+    from zonewarden.flow.jsonl_kernel import flow_jsonl_rows
     from zonewarden.pipeline.eventlane_kernel import forget as ev_forget
     from zonewarden.pipeline.eventlane_kernel import rehash as ev_rehash
     from zonewarden.pipeline.eventlane_kernel import settle as ev_settle
@@ -50,6 +51,7 @@ def main() -> int:
     ))(update_flows.py_func)
     cc.export("expire_flows", t3(rec, i8, I8, I8, rec, I8, I8))(expire_flows.py_func)
     cc.export("rehash", types.none(rec, rec))(rehash.py_func)
+    cc.export("flow_jsonl_rows", I8(rec, u1, i8))(flow_jsonl_rows.py_func)
     i1, i2 = types.Array(types.int8, 1, "C"), types.Array(types.int16, 1, "C")
     i1_2, u1_2, i8_2, u8_2 = (types.Array(t, 2, "C") for t in (types.int8, types.uint8, types.int64, types.uint64))
     cc.export("fastlane_walk", types.UniTuple(I8, 5)(

@@ -40,6 +40,7 @@ NULL = lit("null")
 TRUE = lit("true")
 FALSE = lit("false")
 HEX = lit("0123456789abcdef")
+MAPPED = lit("::ffff:")
 
 
 def name_table(names: dict[int, str], size: int, unknown: str = "unknown-{}") -> tuple[np.ndarray, np.ndarray]:
@@ -151,6 +152,69 @@ def write_ipv4(out, pos, addr):  # type: ignore[no-untyped-def]
             pos += 1
         pos = write_uint(out, pos, (addr >> (8 * (3 - k))) & 255)
     return pos
+
+
+@njit(**UNCOUNTED)
+def _hextet(hi, lo, k):  # type: ignore[no-untyped-def]
+    """Group k (0-7) of the 128-bit address hi:lo, as the uint64 halves are stored."""
+    word = hi if k < 4 else lo
+    return np.int64((word >> np.uint64(48 - 16 * (k & 3))) & np.uint64(0xFFFF))
+
+
+@njit(**UNCOUNTED)
+def _write_hextet(out, pos, v):  # type: ignore[no-untyped-def]
+    """A group in lowercase hex without leading zeros."""
+    shift = 12
+    while shift > 0 and (v >> shift) == 0:
+        shift -= 4
+    while shift >= 0:
+        out[pos] = HEX[(v >> shift) & 15]
+        pos += 1
+        shift -= 4
+    return pos
+
+
+@njit(**UNCOUNTED)
+def write_ipv6(out, pos, hi, lo):  # type: ignore[no-untyped-def]
+    """A 128-bit address (uint64 halves) as Python's ipaddress writes it (RFC 5952): groups without
+    leading zeros, the longest run of two or more zero groups (the first of equals) as ``::``."""
+    best, best_len, run, run_len = -1, 0, -1, 0
+    for k in range(8):
+        if _hextet(hi, lo, k) == 0:
+            if run_len == 0:
+                run = k
+            run_len += 1
+            if run_len > best_len:
+                best, best_len = run, run_len
+        else:
+            run_len = 0
+    if best_len < 2:
+        best, best_len = -1, 0
+    k = 0
+    while k < 8:
+        if k == best:
+            out[pos] = 58
+            out[pos + 1] = 58
+            pos += 2
+            k += best_len
+            continue
+        if k > 0 and k != best + best_len:
+            out[pos] = 58
+            pos += 1
+        pos = _write_hextet(out, pos, _hextet(hi, lo, k))
+        k += 1
+    return pos
+
+
+@njit(**UNCOUNTED)
+def write_address(out, pos, hi, lo, ipver):  # type: ignore[no-untyped-def]
+    """model.packets.format_address's text: IPv4-mapped addresses as a dotted quad (``::ffff:a.b.c.d`` when
+    ``ipver`` is 6: a real IPv6 address), others as write_ipv6."""
+    if hi == 0 and (lo >> np.uint64(32)) == np.uint64(0xFFFF):
+        if ipver == 6:
+            pos = write_bytes(out, pos, MAPPED)
+        return write_ipv4(out, pos, np.int64(lo & np.uint64(0xFFFFFFFF)))
+    return write_ipv6(out, pos, hi, lo)
 
 
 @njit(**UNCOUNTED)

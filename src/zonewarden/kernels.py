@@ -27,8 +27,11 @@ LANE_SOURCES = ("pipeline/fastlane_kernel.py", "pipeline/fastlane_pdus_kernel.py
                 # name tables the event lane's encoders bake in
                 "protocols/modbus/codes.py", "protocols/s7comm/codes.py", "protocols/dnp3/codes.py",
                 "protocols/enip/codes.py")
+# The Flow JSONL writer's (flow/names.py: the name tables it bakes in)
+FLOW_JSONL_SOURCES = ("flow/jsonl_kernel.py", "flow/names.py", "flow/layout.py", "json_bytes.py")
 KERNEL_SOURCES = ("capture/record_walk.py", "decode/l2l4_kernel.py", "flow/table_kernel.py", "flow/layout.py",
-                  "capture/walk_status.py", "decode/anomalies.py", *LANE_SOURCES)
+                  "capture/walk_status.py", "decode/anomalies.py", *LANE_SOURCES, "flow/jsonl_kernel.py",
+                  "flow/names.py")
 HASH_FILE = "_aot_kernels.sha256"
 _HERE = Path(__file__).resolve().parent
 
@@ -42,17 +45,22 @@ def sources_digest() -> str:
     return f"crc32:{crc:08x}"
 
 
+# Cached functions (globs of numba's cache files) and the sources their compiled code comes from.
+CACHES = ((("pipeline/__pycache__/fastlane*_kernel.*.nb[ic]", "pipeline/__pycache__/eventlane*.nb[ic]"), LANE_SOURCES),
+          (("flow/__pycache__/jsonl_kernel.*.nb[ic]",), FLOW_JSONL_SOURCES))
+
+
 def drop_stale_lane_caches() -> None:
-    """numba's on-disk cache checks only a function's own source file, and the fast lane's kernel calls
-    helpers in four files: after a change to one, drop every cached fast-lane function."""
-    cache = _HERE / "pipeline" / "__pycache__"
-    cached = [*cache.glob("fastlane*_kernel.*.nb[ic]"), *cache.glob("eventlane*.nb[ic]")]
-    if not cached:
-        return
-    changed = max((_HERE / rel).stat().st_mtime for rel in LANE_SOURCES)
-    if min(p.stat().st_mtime for p in cached) < changed:
-        for p in cached:
-            p.unlink(missing_ok=True)
+    """numba's on-disk cache checks only a function's own source file, and the lanes' kernels (and the Flow
+    JSONL writer) call helpers in other files: after a change to one, drop every cached function of theirs."""
+    for patterns, sources in CACHES:
+        cached = [p for pattern in patterns for p in _HERE.glob(pattern)]
+        if not cached:
+            continue
+        changed = max((_HERE / rel).stat().st_mtime for rel in sources)
+        if min(p.stat().st_mtime for p in cached) < changed:
+            for p in cached:
+                p.unlink(missing_ok=True)
 
 
 def _load_aot() -> Any:
@@ -93,10 +101,12 @@ if _aot is not None:
     eventlane_rehash = _aot.eventlane_rehash
     eventlane_forget = _aot.eventlane_forget
     eventlane_settle = _aot.eventlane_settle
+    flow_jsonl_rows = _aot.flow_jsonl_rows
 else:
     drop_stale_lane_caches()
     from zonewarden.capture.record_walk import walk_pcap, walk_pcapng
     from zonewarden.decode.l2l4_kernel import decode_batch
+    from zonewarden.flow.jsonl_kernel import flow_jsonl_rows
     from zonewarden.flow.table_kernel import expire_flows, rehash, update_flows
     from zonewarden.pipeline.eventlane_kernel import forget as eventlane_forget
     from zonewarden.pipeline.eventlane_kernel import rehash as eventlane_rehash
@@ -107,5 +117,5 @@ else:
     from zonewarden.pipeline.fastlane_kernel import walk as fastlane_walk
 
 __all__ = ["MODE", "decode_batch", "eventlane_forget", "eventlane_rehash", "eventlane_settle", "eventlane_walk",
-           "expire_flows", "fastlane_forget", "fastlane_rehash", "fastlane_walk", "rehash", "update_flows", "walk_pcap",
-           "walk_pcapng"]
+           "expire_flows", "fastlane_forget", "fastlane_rehash", "fastlane_walk", "flow_jsonl_rows", "rehash",
+           "update_flows", "walk_pcap", "walk_pcapng"]

@@ -124,9 +124,9 @@ def test_jsonl_is_written_in_slices_with_the_same_lines(corpus_dir: Path, monkey
     captures = [str(corpus_dir / rel) for rel in JIT_SAMPLE]
     whole = invoke(["flows", *captures, "-q"])
     written: list[int] = []
-    jsonl = flows_cli.flow_jsonl
+    pieces = flows_cli.flow_jsonl_pieces
     monkeypatch.setattr(flows_cli, "JSONL_SLICE", 7)
-    monkeypatch.setattr(flows_cli, "flow_jsonl", lambda records: written.append(len(records)) or jsonl(records))
+    monkeypatch.setattr(flows_cli, "flow_jsonl_pieces", lambda records: written.append(len(records)) or pieces(records))
     sliced = invoke(["flows", *captures, "-q"])
     assert sliced.stdout == whole.stdout and sliced.returncode == whole.returncode
     assert max(written) == 7 and sum(written) == whole.stdout.count("\n") > 30
@@ -147,7 +147,8 @@ def test_jit_and_aot_kernels_give_identical_flows(corpus_dir: Path) -> None:
     assert jit.stdout == aot.stdout
 
 
-@pytest.mark.parametrize("module", ["zonewarden.kernels", "zonewarden.decode.packets", "zonewarden.flow.table"])
+@pytest.mark.parametrize("module", ["zonewarden.kernels", "zonewarden.decode.packets", "zonewarden.flow.table",
+                                    "zonewarden.flow.records"])
 def test_kernel_users_import_first_in_jit_mode(module: str) -> None:
     done = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "ZONEWARDEN_JIT": "1"}, check=False)

@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from zonewarden.cli.output import finish, print_summary, print_table, progress_bar
-from zonewarden.flow.records import flow_dicts, flow_jsonl
+from zonewarden.cli.output import finish, print_summary, print_table, progress_bar, write_pieces
+from zonewarden.flow.records import flow_dicts, flow_jsonl_pieces
 from zonewarden.flow.table import FlowSettings
 from zonewarden.pipeline.packets import PacketPipeline
 
@@ -46,9 +46,9 @@ def flows(captures: tuple[str, ...], fmt: str, tcp_idle: float, udp_idle: float,
         for records in pipeline.flow_batches(advance):
             if fmt == "jsonl":
                 # In slices: the end of a capture can finish hundreds of thousands of flows at once (a flood),
-                # and their text, column by column, would be held whole.
+                # and their text would be held whole.
                 for start in range(0, len(records), JSONL_SLICE):
-                    sys.stdout.write(flow_jsonl(records[start:start + JSONL_SLICE]))
+                    write_pieces(flow_jsonl_pieces(records[start:start + JSONL_SLICE]), sys.stdout)
             else:
                 table_rows.extend(flow_dicts(records))
     if fmt == "table":

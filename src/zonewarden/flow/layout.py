@@ -69,6 +69,12 @@ FLOW_DTYPE = np.dtype(
 P_TCP_IDLE, P_UDP_IDLE, P_OTHER_IDLE, P_TCP_CLOSED, P_ACTIVE, P_NEXT_UID = 0, 1, 2, 3, 4, 5
 N_PARAMS = 6
 
+# The longest Flow JSONL line (jsonl_kernel sizes its output by it): 233 bytes of keys and punctuation, the
+# flow id (16), two times (26: 16 integer digits, a point, 9 decimals), "ip-255" (8 with quotes), two IPv6
+# addresses (39), four int32 ports and VLANs (11), six int64 counters (20), "RSTOS0" (8), 16 history letters
+# and "active_timeout" (16). A test writes that line.
+JSONL_ROW_MAX = 233 + 16 + 2 * 26 + 8 + 2 * 39 + 4 * 11 + 6 * 20 + 8 + 16 + 16
+
 ST_DONE = 0
 ST_NEED_ROOM = 1
 ST_OUT_FULL = 2

@@ -8,6 +8,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from zonewarden import kernels
+from zonewarden.flow.layout import JSONL_ROW_MAX
 from zonewarden.flow.names import END_REASONS, history_string, proto_name, tcp_state
 from zonewarden.flow.table import flow_id_text
 from zonewarden.model.packets import format_address
@@ -99,7 +101,8 @@ def _text(values: npt.NDArray[Any], absent: npt.NDArray[np.bool_] | None = None)
 
 
 def flow_jsonl(records: npt.NDArray[np.void]) -> str:
-    """The Flow JSONL lines of ``records``, written directly: the flows command's hot output path.
+    """The Flow JSONL lines of ``records``, written directly: the reference the compiled writer
+    (flow_jsonl_pieces, the flows command's) is tested against, and the writer of the rows it leaves.
 
     Byte for byte what encoding ``flow_dicts`` with msgspec gives (a test holds the two together): numbers
     are formatted column by column by numpy, and every string (addresses, ids, names) comes from a fixed
@@ -138,3 +141,31 @@ def flow_jsonl(records: npt.NDArray[np.void]) -> str:
         f'"payload_resp":{c[15]},"state":"{c[16]}","history":"{c[17]}","end_reason":"{c[18]}"}}\n'
         for c in columns)
 
+
+def flow_jsonl_pieces(records: npt.NDArray[np.void]) -> list[bytes | memoryview]:
+    """flow_jsonl's text as bytes, in pieces to be written in order (output.write_pieces): the compiled
+    writer's rows (kernels.flow_jsonl_rows), and in their places the rows it leaves to flow_jsonl (see
+    jsonl_kernel: none in the corpus but captures dated before 1972)."""
+    n = records.shape[0]
+    if n == 0:
+        return []
+    records = np.ascontiguousarray(records)
+    out = np.empty(n * JSONL_ROW_MAX, np.uint8)
+    ends = np.empty(n, np.int64)
+    if kernels.flow_jsonl_rows(records, out, ends) != n:
+        raise RuntimeError("flow JSONL: the output buffer was sized too small (a bug)")
+    text = out.data
+    starts = np.concatenate(([0], ends[:-1]))
+    left = np.flatnonzero(ends == starts)  # rows without bytes: flow_jsonl's
+    if left.shape[0] == 0:
+        return [text[:int(ends[-1])]]
+    pieces: list[bytes | memoryview] = []
+    at = 0
+    # runs of consecutive rows: one flow_jsonl call each
+    for run in np.split(left, np.flatnonzero(np.diff(left) != 1) + 1):
+        first, stop = int(run[0]), int(run[-1]) + 1
+        pieces.append(text[at:int(starts[first])])
+        pieces.append(flow_jsonl(records[first:stop]).encode())
+        at = int(starts[first])
+    pieces.append(text[at:int(ends[-1])])
+    return pieces
