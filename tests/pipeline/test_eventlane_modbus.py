@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from numba import njit
 
+from zonewarden.json_bytes import TS_MAX, TS_MIN, ts_writable, write_int, write_ts
 from zonewarden.pipeline import eventlane_layout as E
-from zonewarden.pipeline.eventlane_json import TS_MAX, TS_MIN, ts_writable, write_int, write_ts
 from zonewarden.pipeline.eventlane_kernel import frame_end
 from zonewarden.pipeline.eventlane_modbus import MAX_PENDING, encode_modbus
 from zonewarden.pipeline.fastlane_layout import P_DNP3, P_ENIP, P_MODBUS, P_S7

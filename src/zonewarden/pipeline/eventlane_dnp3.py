@@ -25,6 +25,16 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from zonewarden.json_bytes import (
+    UNCOUNTED,
+    lit,
+    name_table,
+    write_bool,
+    write_bytes,
+    write_name,
+    write_null,
+    write_uint,
+)
 from zonewarden.pipeline.eventlane_dnp3_objects import (
     DATA_FUNCTION,
     W_CHECK,
@@ -36,19 +46,8 @@ from zonewarden.pipeline.eventlane_dnp3_objects import (
     sep,
     walk,
 )
-from zonewarden.pipeline.eventlane_json import (
-    begin_anomaly,
-    begin_event,
-    lit,
-    name_table,
-    write_bool,
-    write_bytes,
-    write_name,
-    write_null,
-    write_uint,
-)
+from zonewarden.pipeline.eventlane_json import begin_anomaly, begin_event
 from zonewarden.pipeline.eventlane_layout import ENC_FULL, ENC_OK, ENC_REFUSE, SB_BYTES, ST_COLS
-from zonewarden.pipeline.fastlane_pdus_kernel import UNCOUNTED
 from zonewarden.protocols.dnp3.analyzer import DEFAULT_MAX_FRAGMENT, MAX_REASSEMBLIES, MAX_UNSYNCED_SKIP
 from zonewarden.protocols.dnp3.analyzer import MAX_PENDING as ANALYZER_MAX_PENDING
 from zonewarden.protocols.dnp3.codes import (

@@ -13,8 +13,7 @@ import math
 import numpy as np
 from numba import njit
 
-from zonewarden.pipeline.eventlane_json import lit, write_bytes, write_uint
-from zonewarden.pipeline.fastlane_pdus_kernel import UNCOUNTED
+from zonewarden.json_bytes import UNCOUNTED, lit, write_bytes, write_uint
 from zonewarden.protocols.dnp3 import codes
 from zonewarden.protocols.dnp3.codes import DATA_REQUESTS, RESPONSE_FUNCTIONS
 from zonewarden.protocols.dnp3.wire_app import MAX_OBJECTS, MAX_POINTS

@@ -29,26 +29,16 @@ import msgspec
 import numpy as np
 from numba import njit
 
+from zonewarden.json_bytes import UNCOUNTED, lit, name_table, write_bytes, write_hex, write_name, write_null, write_uint
 from zonewarden.pipeline import eventlane_enip_cip as cip
 from zonewarden.pipeline import eventlane_enip_conn as conn
 from zonewarden.pipeline.eventlane_enip_conn import MAX_PENDING, SB_REFS, SLOT, ST_NPEND, ST_SLOTS
-from zonewarden.pipeline.eventlane_json import (
-    begin_anomaly,
-    begin_event,
-    lit,
-    name_table,
-    write_bytes,
-    write_hex,
-    write_name,
-    write_null,
-    write_uint,
-)
+from zonewarden.pipeline.eventlane_json import begin_anomaly, begin_event
 from zonewarden.pipeline.eventlane_layout import (
     ENC_FULL,
     ENC_OK,
     ENC_REFUSE,
 )
-from zonewarden.pipeline.fastlane_pdus_kernel import UNCOUNTED
 from zonewarden.protocols.enip.codes import COMMANDS, GENERAL_STATUS
 from zonewarden.protocols.enip.events import EnipEvent
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from zonewarden.pipeline.eventlane_json import lit, write_bytes, write_null, write_slice, write_uint
+from zonewarden.json_bytes import UNCOUNTED, lit, write_bytes, write_null, write_slice, write_uint
 from zonewarden.pipeline.eventlane_layout import SB_BYTES
-from zonewarden.pipeline.fastlane_pdus_kernel import UNCOUNTED
 from zonewarden.protocols.enip.codes import service_name
 
 MAX_PATH_SEGMENTS = 64

@@ -18,10 +18,9 @@ import msgspec
 import numpy as np
 from numba import njit
 
+from zonewarden.json_bytes import UNCOUNTED, lit, write_bytes, write_hex, write_ipv4, write_null, write_uint
 from zonewarden.pipeline import eventlane_enip_cip as cip
-from zonewarden.pipeline.eventlane_json import lit, write_bytes, write_hex, write_ipv4, write_null, write_uint
 from zonewarden.pipeline.eventlane_layout import ST_COLS
-from zonewarden.pipeline.fastlane_pdus_kernel import UNCOUNTED
 from zonewarden.protocols.enip.events import EnipEvent
 
 ST_NPEND, ST_NPAIR, ST_NROUTE, ST_SLOTS = 0, 1, 3, 4  # (column 2: cip.ST_NDICT)

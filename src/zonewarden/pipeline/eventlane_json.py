@@ -2,8 +2,8 @@
 
 ``zonewarden events`` writes each event as msgspec encodes the event's Struct. The byte-level helpers
 (literals, integers, names, hex, addresses, timestamps) are json_bytes', shared with the Flow JSONL
-writer; they are importable from here too, as the encoders (eventlane_*.py) do. The parity tests compare
-the lane's output with msgspec's byte for byte.
+writer; here are the pieces every event shares. The parity tests compare the lane's output with msgspec's
+byte for byte.
 """
 
 # mypy: disallow-untyped-calls=False, warn-return-any=False, disable-error-code="assignment,return-value"
@@ -13,34 +13,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from zonewarden.json_bytes import (
-    FALSE,
-    HEX,
-    NULL,
-    TRUE,
-    TS_MAX,
-    TS_MIN,
-    UNCOUNTED,
-    lit,
-    name_table,
-    ts_writable,
-    write_bool,
-    write_bytes,
-    write_hex,
-    write_int,
-    write_ipv4,
-    write_name,
-    write_null,
-    write_opt,
-    write_slice,
-    write_ts,
-    write_uint,
-)
+from zonewarden.json_bytes import UNCOUNTED, lit, write_bool, write_bytes, write_slice, write_ts, write_uint
 from zonewarden.pipeline.eventlane_layout import FLOW_BYTES, H_ANOMALY, H_FLOW, H_SIDE, H_SIDE_BYTES
 
-__all__ = ["ANOMALY", "FALSE", "HEX", "NULL", "TRUE", "TS_MAX", "TS_MIN", "TS_OPEN", "be16", "begin_anomaly",
-           "begin_event", "lit", "name_table", "ts_writable", "write_bool", "write_bytes", "write_hex", "write_int",
-           "write_ipv4", "write_name", "write_null", "write_opt", "write_slice", "write_ts", "write_uint"]
+__all__ = ["ANOMALY", "TS_OPEN", "be16", "begin_anomaly", "begin_event"]
 
 
 @njit(**UNCOUNTED)

@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from zonewarden.json_bytes import UNCOUNTED, lit, ts_writable, write_bytes, write_ipv4, write_uint
 from zonewarden.pipeline.eventlane_dnp3 import encode_dnp3
 from zonewarden.pipeline.eventlane_enip import encode_enip
-from zonewarden.pipeline.eventlane_json import lit, ts_writable, write_bytes, write_ipv4, write_uint
 from zonewarden.pipeline.eventlane_layout import (
     CARRY,
     CARRY_BYTES,
@@ -65,7 +65,6 @@ from zonewarden.pipeline.fastlane_layout import (
     TCP_COLS,
     TOMB,
 )
-from zonewarden.pipeline.fastlane_pdus_kernel import UNCOUNTED
 from zonewarden.protocols.dnp3.wire_link import MAX_FRAME as DNP3_MAX_FRAME
 from zonewarden.protocols.enip.wire_encap import HEADER_LEN as ENIP_HEADER
 from zonewarden.protocols.enip.wire_encap import MAX_PLAUSIBLE_COMMAND

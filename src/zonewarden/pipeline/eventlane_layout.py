@@ -12,7 +12,7 @@ fastlane_layout's T_* offsets) and one row of a uint8 matrix: the event header p
 ``SB_BYTES`` of state bytes the encoder may use as it likes (both zero when the flow starts).
 
 **Encoder contract.** Per protocol an ``encode_<proto>(data, off, end, side, ts_ns, frame, hdr, st, sb, out,
-pos)`` compiled with eventlane_json.UNCOUNTED, returning ``(status, pos)``:
+pos)`` compiled with json_bytes.UNCOUNTED, returning ``(status, pos)``:
 
 - ``data[off:end]`` is one in-order TCP payload (what StreamReassembler would deliver to the analyzer's
   ``data``) cut to whole PDUs by the driver (eventlane_kernel.frame_end; the start of an unfinished PDU

@@ -14,20 +14,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from zonewarden.pipeline.eventlane_json import (
-    be16,
-    begin_anomaly,
-    begin_event,
-    lit,
-    name_table,
-    write_bytes,
-    write_name,
-    write_null,
-    write_opt,
-    write_uint,
-)
+from zonewarden.json_bytes import UNCOUNTED, lit, name_table, write_bytes, write_name, write_null, write_opt, write_uint
+from zonewarden.pipeline.eventlane_json import be16, begin_anomaly, begin_event
 from zonewarden.pipeline.eventlane_layout import ENC_FULL, ENC_OK, ENC_REFUSE
-from zonewarden.pipeline.fastlane_pdus_kernel import UNCOUNTED
 from zonewarden.protocols.modbus.codes import FUNCTIONS
 
 MBAP_LEN = 7

@@ -29,9 +29,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from zonewarden.pipeline.eventlane_json import (
-    be16,
-    begin_event,
+from zonewarden.json_bytes import (
+    UNCOUNTED,
     lit,
     name_table,
     write_bytes,
@@ -42,8 +41,8 @@ from zonewarden.pipeline.eventlane_json import (
     write_slice,
     write_uint,
 )
+from zonewarden.pipeline.eventlane_json import be16, begin_event
 from zonewarden.pipeline.eventlane_layout import ENC_FULL, ENC_OK, ENC_REFUSE, SB_BYTES, ST_COLS
-from zonewarden.pipeline.fastlane_pdus_kernel import UNCOUNTED
 from zonewarden.protocols.s7comm.analyzer import MAX_HELD
 from zonewarden.protocols.s7comm.codes import AREAS, COTP_TYPES, FUNCTIONS, TSAP_CONNECTION_TYPES
 from zonewarden.protocols.s7comm.events import CotpEvent, S7commEvent, S7Item

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from zonewarden.json_bytes import UNCOUNTED
 from zonewarden.pipeline.fastlane_layout import (
     ARENA_BYTES,
     C_DNP,
@@ -47,7 +48,7 @@ from zonewarden.pipeline.fastlane_layout import (
     T_SYNC,
     TCP_COLS,
 )
-from zonewarden.pipeline.fastlane_pdus_kernel import OPS_DNP3, UNCOUNTED, consumed, count, hand_off
+from zonewarden.pipeline.fastlane_pdus_kernel import OPS_DNP3, consumed, count, hand_off
 
 HEADER, BLOCK, MIN_LENGTH = 10, 16, 5
 LINK_NO_DATA = (0, 9, 11)

@@ -16,8 +16,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from zonewarden.json_bytes import UNCOUNTED
 from zonewarden.pipeline.fastlane_layout import C_RR, C_RR_N, C_UNIT, C_UNIT_N, ENIP_SLOTS, OP_NONE
-from zonewarden.pipeline.fastlane_pdus_kernel import OPS_ENIP, OPS_ENIP_FILE, UNCOUNTED, count, hand_off, le16
+from zonewarden.pipeline.fastlane_pdus_kernel import OPS_ENIP, OPS_ENIP_FILE, count, hand_off, le16
 
 ENIP_HEADER, SEND_RR_DATA, SEND_UNIT_DATA, MAX_CPF_ITEMS = 24, 0x6F, 0x70, 16
 CPF_CONNECTED_ADDRESS, CPF_CONNECTED_DATA, CPF_UNCONNECTED_DATA = 0xA1, 0xB1, 0xB2

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from zonewarden.json_bytes import UNCOUNTED
 from zonewarden.pipeline.fastlane_dnp3_kernel import NEED_SLOT, dnp3_segment, spill
 from zonewarden.pipeline.fastlane_enip_kernel import enip_segment
 from zonewarden.pipeline.fastlane_layout import (
@@ -86,7 +87,7 @@ from zonewarden.pipeline.fastlane_layout import (
     TCP_COLS,
     TOMB,
 )
-from zonewarden.pipeline.fastlane_pdus_kernel import UNCOUNTED, modbus_segment, prime_word, s7_segment
+from zonewarden.pipeline.fastlane_pdus_kernel import modbus_segment, prime_word, s7_segment
 
 TH_FIN, TH_SYN, TH_RST, TH_ACK = 0x01, 0x02, 0x04, 0x10
 SEQ_MASK = 0xFFFFFFFF

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from zonewarden.json_bytes import UNCOUNTED as UNCOUNTED  # (the lane's kernels take it from here)
+from zonewarden.json_bytes import UNCOUNTED
 from zonewarden.pipeline.fastlane_layout import (
     C_CNT,
     C_EXCEPTIONS,
