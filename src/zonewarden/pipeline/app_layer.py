@@ -70,13 +70,15 @@ class AppLayer:
         self.udp_probes = [s for s in self.specs if (s.transport == "udp" or s.datagram_factory is not None)
                            and s.probe is not None]
         self.ether = {e: s for s in self.specs if s.transport == "ether" for e in s.ethertypes}
-        self.streams = TcpStreams(self._chunks, select=self._select_tcp, handoff=self._handoff)
+        self.streams = TcpStreams(self._chunks, select=self._select_tcp, handoff=self._handoff,
+                                  wait=self._opening_waits)
         self.lane = lane
         self._lane_chunk: LaneChunk | None = None
         self._tcp: dict[int, StreamAnalyzer] = {}
         self._udp: dict[int, DatagramAnalyzer | None] = {}
         self._l2: dict[str, FrameAnalyzer] = {}
         self._swap: dict[int, int] = {}  # flows whose server is the flow's originator
+        self._waiting: set[int] = set()  # flows counted for their protocol whose opening waits (_opening_waits)
         self._flows = FlowAttribution(np.empty(0, np.int64), np.empty(0, np.uint8), np.empty(0, np.uint64))
         self.handed_back: Counter[str] = Counter()
         self.flows_by_protocol: Counter[str] = Counter()
@@ -132,11 +134,28 @@ class AppLayer:
         self._start_tcp(spec, pk, i, d)
         return True
 
+    def _opening_waits(self, pk: PacketBatch, i: int, d: int) -> bool:
+        """Whether a flow opening on an analyzer's port (streams.TcpStreams ``wait``) may be held until its
+        first data: the analyzer is then built when there is something for it (a SYN flood to a PLC's port
+        costs no analyzer per forged connection; a fresh analyzer's end says nothing: a test holds every one
+        to that). The flow counts for the protocol now, as building its analyzer would. Not for flows a lane
+        may hand over midway: their analyzer is primed from the lane's state when it takes over."""
+        spec = self._choose(self.tcp_ports, [], pk, i, d, b"")
+        if not isinstance(spec, AnalyzerSpec) or (self.lane is not None and self.lane.hands_over(spec.name)):
+            return False
+        self.flows_by_protocol[spec.name] += 1
+        self._waiting.add(int(self._flows.uid[i]))
+        return True
+
     def _start_tcp(self, spec: AnalyzerSpec, pk: PacketBatch, i: int, d: int) -> StreamAnalyzer:
+        uid = int(self._flows.uid[i])
         analyzer = spec.factory(self._context(pk, i, d, int(self._flows.fid[i])), self.emit)
         assert isinstance(analyzer, StreamAnalyzer)
-        self._tcp[int(self._flows.uid[i])] = analyzer
-        self.flows_by_protocol[spec.name] += 1
+        self._tcp[uid] = analyzer
+        if uid in self._waiting:
+            self._waiting.discard(uid)  # (counted when its opening was held)
+        else:
+            self.flows_by_protocol[spec.name] += 1
         return analyzer
 
     def _new_tcp(self, pk: PacketBatch, i: int, d: int, payload: bytes) -> StreamAnalyzer | None:
@@ -254,6 +273,7 @@ class AppLayer:
         self.streams.flows_finished(records)
         for u in records["uid"].tolist():
             self._swap.pop(u, None)
+            self._waiting.discard(u)
             tcp = self._tcp.pop(u, None)
             if tcp is not None:
                 tcp.end()

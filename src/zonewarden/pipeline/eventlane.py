@@ -110,6 +110,11 @@ class EventLane:
                                    f"{int(frames[start])} (a bug)")
         return LaneChunk(status, np.zeros(n, np.int64), {}, self.table)
 
+    @staticmethod
+    def hands_over(protocol: str) -> bool:
+        """Never: a flow the lane refuses is the Python path's from its first packet on (FastLane.hands_over)."""
+        return False
+
     def abandon(self, row: int) -> None:  # (the lane hands nothing off: never called)
         raise AssertionError("the event lane hands nothing off")
 

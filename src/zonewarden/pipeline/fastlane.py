@@ -252,6 +252,12 @@ class FastLane:
             self._flush(dirty[:n_dirty])
         return LaneChunk(status, row, handed, self.table)
 
+    @staticmethod
+    def hands_over(protocol: str) -> bool:
+        """Whether the lane may give a flow of ``protocol`` to the Python path midway (LANE_SLOW, LANE_HANDOFF):
+        those of its own protocols, whose openings it takes."""
+        return protocol in L.PROTO_CODES
+
     def abandon(self, row: int) -> None:
         """The Python analyzer gave the flow up after a hand-off: stop counting it."""
         self.table[row, L.C_MODE] = L.MODE_SLOW

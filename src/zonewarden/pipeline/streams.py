@@ -36,6 +36,13 @@ ChunkSink = Callable[[int, int, list[Chunk]], None]
 StreamSelector = Callable[[PacketBatch, int, int, bytes], bool | None]
 # (batch, packet index, flow uid, direction): the fast lane handed PDUs of this packet off (LaneChunk.runs_of).
 HandoffSink = Callable[[PacketBatch, int, int, int], None]
+# (batch, packet index, direction) -> may this new flow's opening (SYNs without payload) wait for its first
+# data before ``select`` is asked? Only for flows ``select`` takes whatever the payload (by port, say).
+OpeningWaits = Callable[[PacketBatch, int, int], bool]
+
+MAX_WAITING = 8  # opening segments (a SYN, its retransmissions, the SYN-ACK) a flow holds before its first data
+# An opening segment held for replay: (direction, flags, seq, ack, ts_ns, frame).
+_Held = tuple[int, int, int, int, int, int]
 
 
 @dataclass
@@ -47,18 +54,26 @@ class _Connection:
 
 
 class TcpStreams:
-    """Reassembles both directions of the TCP flows ``select`` accepts and hands chunks to ``sink``."""
+    """Reassembles both directions of the TCP flows ``select`` accepts and hands chunks to ``sink``.
+
+    With ``wait``, the opening of a flow it claims (SYNs and SYN-ACKs without payload) is held, not fed:
+    the connection, and whatever ``select`` builds for it, is made at the flow's first other segment, which
+    gets the held ones replayed before it, so the chunks are the same. A flow that ends having only opened
+    (a SYN flood's forged connections) never costs more than its held segments."""
 
     def __init__(self, sink: ChunkSink, select: StreamSelector | None = None,
-                 limits: ReassemblyLimits | None = None, handoff: HandoffSink | None = None) -> None:
+                 limits: ReassemblyLimits | None = None, handoff: HandoffSink | None = None,
+                 wait: OpeningWaits | None = None) -> None:
         self.sink = sink
         self.select = select
         self.handoff = handoff
+        self.wait = wait
         self.limits = limits or ReassemblyLimits()
         self.budget = ReassemblyBudget(self.limits.max_total_buffered)
         self.stats = ReassemblyStats()
         self._conns: dict[int, _Connection] = {}
         self._ignored: set[int] = set()
+        self._held: dict[int, list[_Held]] = {}
 
     def packets(self, pk: PacketBatch, flows: FlowAttribution, lane: LaneChunk | None = None) -> None:
         uid, direction = flows.uid, flows.direction
@@ -80,7 +95,7 @@ class TcpStreams:
             pk.seq[idx].tolist(), pk.ack[idx].tolist(), pk.l4_off[idx].tolist(), pk.l4_len[idx].tolist(),
             fr.ts_ns[idx].tolist(), status, strict=True,
         )
-        conns, sink = self._conns, self.sink
+        conns, held_by_flow = self._conns, self._held
         for number, i, u, d, flags, seq, ack, off, length, ts, st in rows:
             if st in (LANE_HANDOFF, LANE_SLOW):
                 assert self.handoff is not None
@@ -92,36 +107,54 @@ class TcpStreams:
             if conn is None:
                 if u in self._ignored:
                     continue
+                held = held_by_flow.get(u)
+                if not length and not st and not flags & (TH_FIN | TH_RST):  # an opening segment
+                    if held is not None and len(held) < MAX_WAITING:
+                        held.append((d, flags, seq, ack, ts, number))
+                        continue
+                    if held is None and self.wait is not None and self.wait(pk, i, d):
+                        held_by_flow[u] = [(d, flags, seq, ack, ts, number)]
+                        continue
                 if self.select is not None:
                     decision = self.select(pk, i, d, payload)
                     if decision is None:
                         continue
                     if not decision:
+                        held_by_flow.pop(u, None)
                         self._ignored.add(u)
                         continue
                 conn = _Connection((self._side(), self._side()))
                 conns[u] = conn
-                if st == LANE_SLOW:
+                if held is not None:  # the opening, as it came
+                    del held_by_flow[u]
+                    for hd, hflags, hseq, hack, hts, hnumber in held:
+                        self._segment(conn, u, hd, hflags, hseq, hack, b"", hts, hnumber)
+                elif st == LANE_SLOW:
                     assert lane is not None
                     self._resume(conn, lane.seeds(i), ts, number)
-            side = conn.sides[d]
-            chunks = side.segment(seq, payload, flags, ts, number)
-            pending = conn.pending_ack[d]
-            if pending is not None:
-                chunks += side.ack(pending, ts_ns=ts, frame=number)
-                conn.pending_ack[d] = None
-            if chunks:
-                sink(u, d, chunks)
-            if flags & TH_ACK:
-                other = conn.sides[1 - d]
-                if other.buffered_bytes:
-                    # Data after a hole is already held, so this ACK cannot be racing the data it
-                    # acknowledges: the hole is real capture loss, declare it now and deliver what follows.
-                    late = other.ack(ack, ts_ns=ts, frame=number)
-                    if late:
-                        sink(u, 1 - d, late)
-                else:
-                    conn.pending_ack[1 - d] = ack
+            self._segment(conn, u, d, flags, seq, ack, payload, ts, number)
+
+    def _segment(self, conn: _Connection, u: int, d: int, flags: int, seq: int, ack: int, payload: bytes, ts: int,
+                 number: int) -> None:
+        """One segment of flow ``u`` in direction ``d``: its chunks to the sink, its ACK to the other side."""
+        side = conn.sides[d]
+        chunks = side.segment(seq, payload, flags, ts, number)
+        pending = conn.pending_ack[d]
+        if pending is not None:
+            chunks += side.ack(pending, ts_ns=ts, frame=number)
+            conn.pending_ack[d] = None
+        if chunks:
+            self.sink(u, d, chunks)
+        if flags & TH_ACK:
+            other = conn.sides[1 - d]
+            if other.buffered_bytes:
+                # Data after a hole is already held, so this ACK cannot be racing the data it
+                # acknowledges: the hole is real capture loss, declare it now and deliver what follows.
+                late = other.ack(ack, ts_ns=ts, frame=number)
+                if late:
+                    self.sink(u, 1 - d, late)
+            else:
+                conn.pending_ack[1 - d] = ack
 
     @staticmethod
     def _resume(conn: _Connection, seeds: list[tuple[bool, int, bool, int | None]], ts: int, frame: int) -> None:
@@ -137,6 +170,7 @@ class TcpStreams:
 
     def ignore(self, uid: int) -> None:
         """Stop reassembling a flow (its analyzer handed it back); its buffers are released."""
+        self._held.pop(uid, None)
         conn = self._conns.pop(uid, None)
         if conn is not None:
             for side in conn.sides:
@@ -149,6 +183,9 @@ class TcpStreams:
     def flows_finished(self, records: npt.NDArray[np.void]) -> None:
         for u in records["uid"].tolist():
             self._ignored.discard(u)
+            held = self._held.pop(u, None)
+            if held is not None:  # it only opened: fed, its segments would have delivered nothing
+                self.stats.segments += len(held)
             conn = self._conns.pop(u, None)
             if conn is None:
                 continue
