@@ -49,6 +49,7 @@ lint: $(STAMP)
 
 bench: setup
 	$(BIN)/python bench/run_bench.py --out BENCHMARKS.md
+	$(BIN)/python bench/flood_bench.py --out BENCHMARKS.md
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache .mypy_cache .ruff_cache src/zonewarden/_aot_kernels*

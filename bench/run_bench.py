@@ -280,12 +280,13 @@ def bar_rows(by_name: dict[str, Result], big: list[Result] | None) -> list[list[
     return rows
 
 
-def write_report(path: Path, block: str) -> None:
-    block = f"{BEGIN}\n{block.rstrip()}\n{END}"
+def write_report(path: Path, block: str, begin: str = BEGIN, end: str = END) -> None:
+    """``block`` between the ``begin`` and ``end`` markers of ``path``: in place of what they held, or appended."""
+    block = f"{begin}\n{block.rstrip()}\n{end}"
     text = path.read_text() if path.exists() else "# zonewarden benchmarks\n"
-    if BEGIN in text and END in text[text.index(BEGIN):]:
-        head, rest = text.split(BEGIN, 1)
-        text = head + block + rest.split(END, 1)[1]
+    if begin in text and end in text[text.index(begin):]:
+        head, rest = text.split(begin, 1)
+        text = head + block + rest.split(end, 1)[1]
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     path.write_text(text)
@@ -296,6 +297,7 @@ class Inventory:
     assets: int
     edges: int
     phases: dict[str, float] | None  # seconds per phase of one in-process analyze (analyze_phases.py)
+    floor_s: float | None  # median wall time of analyze_floor.py as a process: analyze's work less the inventory
 
 
 def inventory_size(zonewarden: str, pcap: Path, cache_dir: Path, timeout: float) -> Inventory | None:
@@ -310,8 +312,10 @@ def inventory_size(zonewarden: str, pcap: Path, cache_dir: Path, timeout: float)
     python = str(Path(zonewarden).with_name("python"))
     phases = subprocess.run([python, str(REPO / "bench" / "analyze_phases.py"), str(pcap)], capture_output=True,
                             text=True, timeout=timeout, check=False)
+    floor = [run_once([python, str(REPO / "bench" / "analyze_floor.py"), str(pcap)], None, timeout) for _ in range(3)]
     return Inventory(len(doc["assets"]), len(doc["edges"]),
-                     json.loads(phases.stdout) if phases.returncode == 0 else None)
+                     json.loads(phases.stdout) if phases.returncode == 0 else None,
+                     None if any(run[3] for run in floor) else statistics.median(run[0] for run in floor))
 
 
 def inventory_line(by_name: dict[str, Result], inventory: Inventory | None) -> list[str]:
@@ -323,6 +327,12 @@ def inventory_line(by_name: dict[str, Result], inventory: Inventory | None) -> l
     if inventory.phases:
         lines.append("- zonewarden-analyze in one in-process run (bench/analyze_phases.py), seconds: "
                      + ", ".join(f"{k.replace('_', ' ')} {v:.3f}" for k, v in inventory.phases.items()))
+    flows = by_name.get("zonewarden-flows")
+    if inventory.floor_s is not None and flows is not None and flows.ok:
+        lines.append(f"- analyze's floor, its work less the inventory (bench/analyze_floor.py: the flows, the fast"
+                     f" lane's ICS messages, the store's import; median of 3 runs as a process):"
+                     f" {inventory.floor_s:.3f} s, {inventory.floor_s / flows.median:.2f}x the time of"
+                     f" zonewarden-flows")
     return lines
 
 
