@@ -17,8 +17,18 @@ from collections.abc import Iterable, Mapping
 from operator import attrgetter
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from zonewarden.flow.records import FlowRecord
-from zonewarden.inventory.conversations import Conversation, ConversationMerger, Endpoint, flow_record
+from zonewarden.inventory.conversations import (
+    Conversation,
+    ConversationMerger,
+    Endpoint,
+    FlowRow,
+    conversation_row,
+    conversation_rows,
+)
 from zonewarden.inventory.facts import MAX_ADDRESSES, Addresses, EdgeAcc
 from zonewarden.inventory.identity import EXTRACTORS, SUBJECTS
 from zonewarden.inventory.levels import parse_address, propose_levels
@@ -185,14 +195,18 @@ class InventoryBuilder:
 
     def on_flow(self, f: FlowRecord | Mapping[str, Any]) -> None:
         """One finished flow record: oriented by the evidence, paired with its records on other VLANs."""
-        self.on_flows((flow_record(f),))
+        self._on_rows((conversation_row(f),))
 
-    def on_flows(self, records: Iterable[FlowRecord]) -> None:
-        """``on_flow`` for each of ``records`` (the packet pass's path: one call a batch, not one a flow)."""
-        app_flow, add, on_conversation = self._app_flows.pop, self._conversations.add_record, self._on_conversation
-        for f in records:
-            proto, client = app_flow(f.flow_id, (None, None))
-            for conv in add(f, proto, client):
+    def on_finished_flows(self, records: npt.NDArray[np.void]) -> None:
+        """``on_flow`` for each record of a batch of finished flows as the flow table gives them (the packet
+        pass's path: the rows come from the columns, conversations.conversation_rows)."""
+        self._on_rows(conversation_rows(records))
+
+    def _on_rows(self, rows: Iterable[FlowRow]) -> None:
+        app_flow, add, on_conversation = self._app_flows.pop, self._conversations.add_row, self._on_conversation
+        for row in rows:
+            proto, client = app_flow(row[0], (None, None))
+            for conv in add(row, proto, client):
                 on_conversation(conv)
 
     def _on_conversation(self, c: Conversation) -> None:

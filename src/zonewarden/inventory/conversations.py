@@ -17,12 +17,18 @@ packet; a VLAN that saw only the requests and another only the replies add up).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from zonewarden.flow.records import FLOW_FIELDS, FlowRecord
+import numpy as np
+import numpy.typing as npt
+
+from zonewarden.flow.names import history_string, proto_name
+from zonewarden.flow.records import FLOW_FIELDS, RECORD_SLICE, FlowRecord
+from zonewarden.flow.table import flow_id_text
+from zonewarden.model.packets import format_address
 
 PAIR_WINDOW_S = 5.0  # a reply on the server's VLAN follows its request on the client's within this
 MAX_PENDING = 1 << 16  # conversations held for a partner (~0.6 kB each); past this the oldest are settled
@@ -43,6 +49,14 @@ SERVICE_PORTS = frozenset({
 
 Endpoint = tuple[str, int]  # address and port (-1 where the transport has none)
 PORTED = frozenset({"tcp", "udp", "sctp"})
+Vlans = tuple[int | None, int | None]  # outer and inner VLAN id
+NO_VLAN: Vlans = (None, None)
+
+# One flow record as the merger takes it (conversation_row; conversation_rows makes them from the flow table's
+# columns): flow id, transport, source and destination endpoints, start and end (s), VLANs, packets and bytes
+# the source sent, then the destination, whether the TCP handshake was seen (its SYN sender originated the
+# flow), and whether the source and the destination each sent something a blind spoofer cannot (``proofs``).
+FlowRow = tuple[str, str, Endpoint, Endpoint, float, float, Vlans, int, int, int, int, bool, bool, bool]
 
 
 class Evidence(IntEnum):
@@ -66,21 +80,71 @@ def flow_record(f: FlowRecord | Mapping[str, Any]) -> FlowRecord:
 def orient(f: FlowRecord | Mapping[str, Any], app_client: Endpoint | None) -> tuple[bool, Evidence]:
     """Whether the flow's ``src`` is the client, and what says so. ``app_client`` is the client endpoint the
     analyzer's messages on this flow name (the sender of a request, the receiver of a response)."""
-    f = flow_record(f)
-    return _orient(f, *_endpoints(f), app_client)
+    row = conversation_row(f)
+    return _orient(row[1], row[2], row[3], row[11], app_client)
 
 
-def _orient(f: FlowRecord, src: Endpoint, dst: Endpoint, app_client: Endpoint | None) -> tuple[bool, Evidence]:
+def _orient(transport: str, src: Endpoint, dst: Endpoint, handshake: bool,
+            app_client: Endpoint | None) -> tuple[bool, Evidence]:
     if app_client is not None and app_client in (src, dst):
         return app_client == src, Evidence.MESSAGES
-    proto = f.proto
-    if proto == "tcp" and ("S" in (history := f.history or "") or "h" in history):
+    if handshake:
         return True, Evidence.HANDSHAKE  # the flow table made the SYN sender the originator
-    if proto == "tcp" or proto == "udp":
+    if transport == "tcp" or transport == "udp":
         from_server, to_server = likely_server_port(src[1]), likely_server_port(dst[1])
         if from_server != to_server:
             return to_server, Evidence.PORTS
     return True, Evidence.FIRST_SENDER
+
+
+def conversation_row(f: FlowRecord | Mapping[str, Any]) -> FlowRow:
+    """What the merger reads of a flow record (FlowRow), from a FlowRecord or a dict with the Flow JSONL fields."""
+    f = flow_record(f)
+    src, dst = _endpoints(f)
+    history = f.history or ""
+    proof_src, proof_dst = proofs(f)
+    return (f.flow_id, str(f.proto), src, dst, f.ts_start, f.ts_end, (f.vlan, f.vlan_inner), f.packets_orig,
+            f.bytes_orig, f.packets_resp, f.bytes_resp, f.proto == "tcp" and ("S" in history or "h" in history),
+            proof_src, proof_dst)
+
+
+def conversation_rows(records: npt.NDArray[np.void]) -> Iterator[FlowRow]:
+    """``conversation_row`` of each record ``flow_records`` would make of ``records``, from the columns a slice
+    at a time: no FlowRecord is made, and the fields the inventory does not read are never formatted."""
+    for start in range(0, len(records), RECORD_SLICE):
+        yield from _rows(records[start:start + RECORD_SLICE])
+
+
+def _rows(r: npt.NDArray[np.void]) -> Iterator[FlowRow]:
+    orig_a = r["orig_is_a"] != 0
+    proto = r["proto"]
+    tcp = proto == 6
+    ported = tcp | (proto == 17) | (proto == 132)  # PORTED: ICMP's type and code are no ports
+    a_port, b_port = r["a_port"].astype(np.int64), r["b_port"].astype(np.int64)
+    ver = r["ipver"].tolist()
+    src = list(map(format_address, np.where(orig_a, r["a_hi"], r["b_hi"]).tolist(),
+                   np.where(orig_a, r["a_lo"], r["b_lo"]).tolist(), ver))
+    dst = list(map(format_address, np.where(orig_a, r["b_hi"], r["a_hi"]).tolist(),
+                   np.where(orig_a, r["b_lo"], r["a_lo"]).tolist(), ver))
+    sport = np.where(ported, np.where(orig_a, a_port, b_port), -1).tolist()
+    dport = np.where(ported, np.where(orig_a, b_port, a_port), -1).tolist()
+    outer, inner = r["vlan_outer"], r["vlan_inner"]
+    if (outer < 0).all() and (inner < 0).all():
+        vlans: list[Vlans] = [NO_VLAN] * len(r)
+    else:
+        vlans = [(o if o >= 0 else None, i if i >= 0 else None) for o, i in zip(outer.tolist(), inner.tolist(),
+                                                                                 strict=True)]
+    # The history letters that matter, per distinct history (a handful in a capture).
+    histories, which = np.unique(r["history"], return_inverse=True)
+    letters = [history_string(h) for h in histories.tolist()]
+    handshake = tcp & np.array([("S" in h or "h" in h) for h in letters], np.bool_)[which]
+    acked = np.array([("A" in h or "D" in h) for h in letters], np.bool_)[which]
+    proof_src = np.where(tcp, (r["payload_o"] != 0) | acked, r["pkts_o"] > 0)
+    return zip(list(map(flow_id_text, r["fid"].tolist())), list(map(proto_name, proto.tolist())),
+               zip(src, sport, strict=True), zip(dst, dport, strict=True), (r["ts_first"] / 1e9).tolist(),
+               (r["ts_last"] / 1e9).tolist(), vlans, r["pkts_o"].tolist(), r["bytes_o"].tolist(),
+               r["pkts_r"].tolist(), r["bytes_r"].tolist(), handshake.tolist(), proof_src.tolist(),
+               (r["pkts_r"] > 0).tolist(), strict=True)
 
 
 @dataclass(slots=True)
@@ -105,26 +169,22 @@ class Conversation:
     proven_a: bool = False
     proven_b: bool = False
 
-    def accepts(self, f: FlowRecord, window: float) -> bool:
-        """The record is this conversation seen on another VLAN."""
-        return ((f.vlan, f.vlan_inner) not in self.vlans
-                and f.ts_start <= self.last + window and self.first <= f.ts_end + window)
+    def accepts(self, vlans: Vlans, start: float, end: float, window: float) -> bool:
+        """A record on ``vlans`` from ``start`` to ``end`` is this conversation seen on another VLAN."""
+        return vlans not in self.vlans and start <= self.last + window and self.first <= end + window
 
-    def add(self, f: FlowRecord, src_is_a: bool, app: str | None, src_is_client: bool, evidence: Evidence) -> None:
-        if src_is_a:
-            pa, ba, pb, bb = f.packets_orig, f.bytes_orig, f.packets_resp, f.bytes_resp
-        else:
-            pa, ba, pb, bb = f.packets_resp, f.bytes_resp, f.packets_orig, f.bytes_orig
+    def add(self, row: FlowRow, src_is_a: bool, app: str | None, src_is_client: bool, evidence: Evidence) -> None:
+        _fid, _transport, _src, _dst, start, end, vlans, po, bo, pr, br, _hs, proof_src, proof_dst = row
+        pa, ba, pb, bb = (po, bo, pr, br) if src_is_a else (pr, br, po, bo)
         self.packets_a, self.bytes_a = max(self.packets_a, pa), max(self.bytes_a, ba)
         self.packets_b, self.bytes_b = max(self.packets_b, pb), max(self.bytes_b, bb)
-        proof_src, proof_dst = proofs(f)
         self.proven_a = self.proven_a or (proof_src if src_is_a else proof_dst)
         self.proven_b = self.proven_b or (proof_dst if src_is_a else proof_src)
-        self.first, self.last = min(self.first, f.ts_start), max(self.last, f.ts_end)
-        self.vlans += ((f.vlan, f.vlan_inner),)
+        self.first, self.last = min(self.first, start), max(self.last, end)
+        self.vlans += (vlans,)
         self.app = self.app or app
-        if (evidence, -f.ts_start) > (self.evidence, -self.oriented_at):
-            self.client_is_a, self.evidence, self.oriented_at = src_is_client == src_is_a, evidence, f.ts_start
+        if (evidence, -start) > (self.evidence, -self.oriented_at):
+            self.client_is_a, self.evidence, self.oriented_at = src_is_client == src_is_a, evidence, start
 
 
 class ConversationMerger:
@@ -144,31 +204,30 @@ class ConversationMerger:
     def add(self, f: FlowRecord | Mapping[str, Any], app: str | None,
             app_client: Endpoint | None) -> list[Conversation]:
         """Take one flow record; return the conversations this settles."""
-        return self.add_record(flow_record(f), app, app_client)
+        return self.add_row(conversation_row(f), app, app_client)
 
-    def add_record(self, f: FlowRecord, app: str | None, app_client: Endpoint | None) -> list[Conversation]:
-        """``add`` for a FlowRecord (the packet pass's path)."""
-        src, dst = _endpoints(f)
-        src_is_client, evidence = _orient(f, src, dst, app_client)
-        a, b = (dst, src) if dst < src else (src, dst)
-        proto = str(f.proto)
-        key = (proto, a, b)
+    def add_row(self, row: FlowRow, app: str | None, app_client: Endpoint | None) -> list[Conversation]:
+        """``add`` for a record's FlowRow (the packet pass's path: conversation_rows)."""
+        _fid, transport, src, dst, start, end, vlans, po, bo, pr, br, handshake, proof_src, proof_dst = row
+        src_is_client, evidence = _orient(transport, src, dst, handshake, app_client)
+        src_is_a = not dst < src
+        a, b = (src, dst) if src_is_a else (dst, src)
+        key = (transport, a, b)
         waiting = self._pending.get(key)
         if waiting is None:
             waiting = self._pending[key] = []
         for conv in waiting:
-            if conv.accepts(f, self.window_s):
-                conv.add(f, src == a, app, src_is_client, evidence)
+            if conv.accepts(vlans, start, end, self.window_s):
+                conv.add(row, src_is_a, app, src_is_client, evidence)
                 break
         else:
             # A new conversation: what ``add`` would make of its first record.
-            sent = (f.packets_orig, f.bytes_orig, f.packets_resp, f.bytes_resp)
-            pa, ba, pb, bb = sent if src == a else (sent[2], sent[3], sent[0], sent[1])
-            proof_src, proof_dst = proofs(f)
-            proven_a, proven_b = (proof_src, proof_dst) if src == a else (proof_dst, proof_src)
-            waiting.append(Conversation(proto, a, b, f.ts_start, f.ts_end, src_is_client == (src == a), evidence,
-                                        f.ts_start, app, pa, ba, pb, bb, ((f.vlan, f.vlan_inner),), proven_a,
-                                        proven_b))
+            if src_is_a:
+                pa, ba, pb, bb, proven_a, proven_b = po, bo, pr, br, proof_src, proof_dst
+            else:
+                pa, ba, pb, bb, proven_a, proven_b = pr, br, po, bo, proof_dst, proof_src
+            waiting.append(Conversation(transport, a, b, start, end, src_is_client == src_is_a, evidence, start,
+                                        app, pa, ba, pb, bb, (vlans,), proven_a, proven_b))
             self._count += 1
         if len(waiting) <= MAX_PER_KEY and self._count <= self.max_pending:
             return []

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from zonewarden.capture.source import STDIN
-from zonewarden.flow.records import flow_records
 from zonewarden.inventory.builder import InventoryBuilder
 from zonewarden.inventory.history import merge
 from zonewarden.model.assets import Asset, Edge, EndpointSighting
@@ -205,7 +204,7 @@ def _pass(todo: list[str], fastlane: bool | None, builder: InventoryBuilder, wit
     for records in pipeline.flow_batches(progress):
         if not len(records):
             continue
-        builder.on_flows(flow_records(records))
+        builder.on_finished_flows(records)
         # (as the records state them: nanoseconds / 1e9, which keeps the order)
         first, last = float(records["ts_first"].min()) / 1e9, float(records["ts_last"].max()) / 1e9
         ts_first = first if ts_first is None else min(ts_first, first)
