@@ -19,7 +19,7 @@ from zonewarden.inventory.history import merge
 from zonewarden.model.assets import Asset, Edge, EndpointSighting
 from zonewarden.pipeline import forked
 from zonewarden.pipeline.app_layer import AppLayer
-from zonewarden.pipeline.endpoints import EndpointObserver
+from zonewarden.pipeline.endpoints import EndpointObserver, SightingColumns
 from zonewarden.pipeline.fastlane import FastLane, MessageCounts
 from zonewarden.pipeline.fastlane import enabled as fastlane_enabled
 from zonewarden.pipeline.packets import PacketPipeline, RunSummary, rare_collections
@@ -89,7 +89,8 @@ class _Run:
     refused: int
 
 
-Sightings = tuple[list[EndpointSighting], dict[str, set[str]]]
+# The address sightings (as columns: EndpointObserver.sighting_columns) and the MACs speaking bridge protocols.
+Sightings = tuple[SightingColumns, dict[str, set[str]]]
 
 
 def fork_enabled() -> bool:
@@ -152,7 +153,7 @@ def _sightings(todo: list[str]) -> Sightings:
     endpoints = EndpointObserver()
     for _records in PacketPipeline(todo, consumers=[endpoints], track_flows=False).flow_batches():
         pass
-    return endpoints.sightings(), endpoints.bridge_protocols
+    return endpoints.sighting_columns(), endpoints.bridge_protocols
 
 
 def _pass_and_build(todo: list[str], fastlane: bool | None, sightings: forked.ForkedTask[Sightings] | None,
@@ -167,7 +168,8 @@ def _pass_and_build(todo: list[str], fastlane: bool | None, sightings: forked.Fo
     if seen is None:  # read by the forked process
         assert sightings is not None
         seen = sightings.result()
-    builder.on_sightings(*seen)
+    columns, bridges = seen
+    builder.on_sightings(map(EndpointSighting, *columns), bridges)
     with rare_collections(None):
         run_assets, run_edges = builder.build()
     if builder.refused:
@@ -209,7 +211,7 @@ def _pass(todo: list[str], fastlane: bool | None, builder: InventoryBuilder, wit
         first, last = float(records["ts_first"].min()) / 1e9, float(records["ts_last"].max()) / 1e9
         ts_first = first if ts_first is None else min(ts_first, first)
         ts_last = last if ts_last is None else max(ts_last, last)
-    seen = None if endpoints is None else (endpoints.sightings(), endpoints.bridge_protocols)
+    seen = None if endpoints is None else (endpoints.sighting_columns(), endpoints.bridge_protocols)
     return pipeline.summary, counts, (ts_first, ts_last), seen
 
 

@@ -47,32 +47,39 @@ def mac_text(value: int) -> str:
     return value.to_bytes(6, "big").hex(":")
 
 
-_SOURCE_RANK = {source: rank for rank, source in enumerate(sorted(("arp", "dst", "dst6", "ip", "ip6", "l2")))}
+# Sources as codes: their index here, which is also the order sightings() sorts them in (by name).
+SOURCES = ("arp", "dst", "dst6", "ip", "ip6", "l2")
+_CODE = {source: code for code, source in enumerate(SOURCES)}
+_FAMILY = np.array([6 if source.endswith("6") else 4 for source in SOURCES], np.int64)
+COMPACT_ROWS = 1 << 20  # key rows held beyond max_entries before they are merged
+V4_TEXT_MASK = np.uint64(0xFFFFFFFF)
 
+# EndpointSighting's fields, one list each.
+SightingColumns = tuple[list[str], list[str | None], list[int | None], list[float], list[float], list[int], list[str]]
 
-def _key_order(item: tuple[tuple[int, int, int, int, str], object]) -> int:
-    """The order of the (MAC, address high, low, VLAN, source) keys as tuples compare, as one integer: integers
-    compare far faster than tuples whose first fields are mostly equal (few MACs, IPv4's zero high half)."""
-    m, h, lo, v, source = item[0]
-    return (((((m << 64) | h) << 64 | lo) << 33 | (v + (1 << 31))) << 3) | _SOURCE_RANK[source]
-
-
-@dataclass
-class _Acc:
-    first: int
-    last: int
-    packets: int
+# Per key (MAC, address high and low halves, VLAN, source code): first and last packet time (ns), packets,
+# and the key's arrival (the order in which the dict this replaced would have taken its keys in).
+_Part = tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint64], npt.NDArray[np.uint64], npt.NDArray[np.int64],
+              npt.NDArray[np.int8], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64],
+              npt.NDArray[np.int64]]
 
 
 @dataclass
 class EndpointObserver:
-    """A pipeline consumer accumulating (MAC, IP, VLAN) sightings; bounded by ``max_entries``."""
+    """A pipeline consumer accumulating (MAC, IP, VLAN) sightings; bounded by ``max_entries``: the first keys
+    to arrive are followed, the packets of later ones counted in ``dropped``.
+
+    Held in columns, never a Python object per key (a flood of forged MACs or IPs brings a million): each
+    batch adds its keys grouped, and the parts are merged (by key; the earliest ``max_entries`` arrivals
+    kept) when they hold COMPACT_ROWS rows beyond ``max_entries``, and at the end."""
 
     max_entries: int = 1_000_000
     dropped: int = 0
     # MACs that speak bridge/switch protocols (STP, LLDP, CDP): network devices.
     bridge_protocols: dict[str, set[str]] = field(default_factory=dict)
-    _acc: dict[tuple[int, int, int, int, str], _Acc] = field(default_factory=dict)
+    _parts: list[_Part] = field(default_factory=list)
+    _held: int = 0  # rows in _parts
+    _arrived: int = 0  # key rows taken so far: the arrival of the next
 
     def packets(self, pk: PacketBatch, flows: FlowAttribution) -> None:
         fr = pk.frames
@@ -162,35 +169,72 @@ class EndpointObserver:
         last = np.maximum.reduceat(ts_sorted, starts)
         counts = np.diff(np.append(starts, n))
         reps = order[starts]
-        rows = zip(macs[reps].tolist(), hi[reps].tolist(), lo[reps].tolist(), vlan[reps].tolist(), first.tolist(),
-                   last.tolist(), counts.tolist(), strict=True)
-        accs = self._acc
-        for m_, h_, lo_, vl, f, la, c in rows:
-            k = (m_, h_, lo_, vl, source)
-            acc = accs.get(k)
-            if acc is None:
-                if len(accs) >= self.max_entries:
-                    self.dropped += c
-                    continue
-                accs[k] = _Acc(f, la, c)
-            else:
-                acc.first = f if f < acc.first else acc.first
-                acc.last = la if la > acc.last else acc.last
-                acc.packets += c
+        k = starts.shape[0]
+        self._parts.append((macs[reps], hi[reps], lo[reps], vlan[reps].astype(np.int64),
+                            np.full(k, _CODE[source], np.int8), first, last, counts.astype(np.int64),
+                            np.arange(self._arrived, self._arrived + k)))
+        self._arrived += k
+        self._held += k
+        if self._held > self.max_entries + COMPACT_ROWS:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Merge the parts into one, one row per key in key order, at most ``max_entries`` keys: those that
+        arrived first (the rest were never followed: their packets are counted in ``dropped``)."""
+        if not self._parts:
+            return
+        m, h, lo, v, src, first, last, packets, arrival = (np.concatenate(c) for c in zip(*self._parts, strict=True))
+        order = np.lexsort((src, v, lo, h, m))
+        m, h, lo, v, src = m[order], h[order], lo[order], v[order], src[order]
+        change = np.empty(m.shape[0], np.bool_)
+        change[0] = True
+        change[1:] = ((m[1:] != m[:-1]) | (h[1:] != h[:-1]) | (lo[1:] != lo[:-1]) | (v[1:] != v[:-1])
+                      | (src[1:] != src[:-1]))
+        starts = np.flatnonzero(change)
+        part = (m[starts], h[starts], lo[starts], v[starts], src[starts], np.minimum.reduceat(first[order], starts),
+                np.maximum.reduceat(last[order], starts), np.add.reduceat(packets[order], starts),
+                np.minimum.reduceat(arrival[order], starts))
+        if starts.shape[0] > self.max_entries:
+            kept = np.zeros(starts.shape[0], np.bool_)
+            kept[np.argsort(part[8], kind="stable")[: self.max_entries]] = True
+            self.dropped += int(part[7][~kept].sum())
+            part = tuple(column[kept] for column in part)  # type: ignore[assignment]
+        self._parts = [part]
+        self._held = starts.shape[0] if starts.shape[0] <= self.max_entries else self.max_entries
 
     def flows_finished(self, records: npt.NDArray[np.void]) -> None:
         return None
 
     def sightings(self) -> list[EndpointSighting]:
-        out = []
+        """The sightings, in key order (MAC, address, VLAN, source), sender MACs only (null and group MACs
+        never identify a sender)."""
+        return list(map(EndpointSighting, *self.sighting_columns()))
+
+    def sighting_columns(self) -> SightingColumns:
+        """``sightings()`` as one list per EndpointSighting field: what analyze's forked reader sends back (a
+        million tuples pickle ten times slower than seven lists of their values)."""
+        self._compact()
+        if not self._parts:
+            return [], [], [], [], [], [], []
+        m, h, lo, v, src, first, last, packets, _arrival = self._parts[0]
+        station = (m != 0) & ((m >> np.uint64(40)) & np.uint64(1) == 0)
+        m, h, lo, v, src, first, last, packets = (c[station] for c in (m, h, lo, v, src, first, last, packets))
         macs: dict[int, str] = {}
-        for (m, h, lo, v, source), acc in sorted(self._acc.items(), key=_key_order):
-            if m == 0 or (m >> 40) & 1:  # null and group (multicast/broadcast) MACs never identify a sender
-                continue
-            mac = macs.get(m)
-            if mac is None:
-                mac = macs[m] = mac_text(m)
-            ip = None if source == "l2" else format_address(h, lo, 6 if source.endswith("6") else 4)
-            out.append(EndpointSighting(mac, ip, v if v >= 0 else None, acc.first / 1e9, acc.last / 1e9,
-                                        acc.packets, source.rstrip("6")))
-        return out
+        mac_texts = [macs.get(value) or macs.setdefault(value, mac_text(value)) for value in m.tolist()]
+        sources = [SOURCES[code].rstrip("6") for code in src.tolist()]
+        ips: list[str | None] = [None] * m.shape[0]
+        # IPv4 (stored IPv4-mapped) written from its octets; anything else as format_address writes it.
+        family = _FAMILY[src]
+        addressed = src != _CODE["l2"]
+        v4 = addressed & (family == 4) & (h == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
+        rows = np.flatnonzero(v4)
+        quad = lo[rows] & V4_TEXT_MASK
+        octets = [((quad >> np.uint64(s)) & np.uint64(255)).tolist() for s in (24, 16, 8, 0)]
+        for i, a, b, c, d in zip(rows.tolist(), *octets, strict=True):
+            ips[i] = f"{a}.{b}.{c}.{d}"
+        other = np.flatnonzero(addressed & ~v4)
+        for i, hi_, lo_, fam in zip(other.tolist(), h[other].tolist(), lo[other].tolist(), family[other].tolist(),
+                                    strict=True):
+            ips[i] = format_address(hi_, lo_, fam)
+        vlans = [x if x >= 0 else None for x in v.tolist()]
+        return mac_texts, ips, vlans, (first / 1e9).tolist(), (last / 1e9).tolist(), packets.tolist(), sources
