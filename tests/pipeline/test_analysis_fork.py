@@ -16,6 +16,8 @@ from click.testing import CliRunner
 from zonewarden.cli.main import cli
 from zonewarden.pipeline import analysis
 from zonewarden.pipeline.analysis import analyze
+from zonewarden.pipeline.endpoints import EndpointObserver
+from zonewarden.pipeline.packets import PacketPipeline
 from zonewarden.simulate.demo_capture import write_demo
 from zonewarden.store.db import Store
 
@@ -55,6 +57,22 @@ def test_the_simulated_plant_is_the_same_forked(tmp_path: Path, monkeypatch: pyt
     forked = outcome([str(capture)], True, monkeypatch)
     assert forked == outcome([str(capture)], False, monkeypatch)
     assert any(a["macs"] and a["ips"] for a in forked["assets"])  # grouped by the sightings the child read
+
+
+def test_sightings_past_the_bound_are_counted_the_same_forked(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The address sightings the observer could not follow are a limit hit, counted in packets, whichever
+    process read them."""
+    capture = tmp_path / "plant.pcap"
+    write_demo(capture)
+    monkeypatch.setattr(analysis, "EndpointObserver", lambda: EndpointObserver(max_entries=5))
+    forked = outcome([str(capture)], True, monkeypatch)
+    assert forked == outcome([str(capture)], False, monkeypatch)
+    bounded = EndpointObserver(max_entries=5)
+    for _records in PacketPipeline([str(capture)], consumers=[bounded], track_flows=False).flow_batches():
+        pass
+    assert len(bounded.sightings()) <= 5 and bounded.dropped > 0
+    assert forked["summary"]["limits"]["address_sightings_dropped"] == bounded.dropped
 
 
 def test_a_failure_in_the_forked_reader_reaches_the_caller(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -89,8 +89,9 @@ class _Run:
     refused: int
 
 
-# The address sightings (as columns: EndpointObserver.sighting_columns) and the MACs speaking bridge protocols.
-Sightings = tuple[SightingColumns, dict[str, set[str]]]
+# The address sightings (as columns: EndpointObserver.sighting_columns), the MACs speaking bridge protocols,
+# and the packets whose sightings were past the observer's bound (EndpointObserver.dropped).
+Sightings = tuple[SightingColumns, dict[str, set[str]], int]
 
 
 def fork_enabled() -> bool:
@@ -153,7 +154,12 @@ def _sightings(todo: list[str]) -> Sightings:
     endpoints = EndpointObserver()
     for _records in PacketPipeline(todo, consumers=[endpoints], track_flows=False).flow_batches():
         pass
-    return endpoints.sighting_columns(), endpoints.bridge_protocols
+    return _seen(endpoints)
+
+
+def _seen(endpoints: EndpointObserver) -> Sightings:
+    columns = endpoints.sighting_columns()  # (first: the last merge may drop more)
+    return columns, endpoints.bridge_protocols, endpoints.dropped
 
 
 def _pass_and_build(todo: list[str], fastlane: bool | None, sightings: forked.ForkedTask[Sightings] | None,
@@ -168,10 +174,12 @@ def _pass_and_build(todo: list[str], fastlane: bool | None, sightings: forked.Fo
     if seen is None:  # read by the forked process
         assert sightings is not None
         seen = sightings.result()
-    columns, bridges = seen
+    columns, bridges, dropped = seen
     builder.on_sightings(map(EndpointSighting, *columns), bridges)
     with rare_collections(None):
         run_assets, run_edges = builder.build()
+    if dropped:
+        summary.limits["address_sightings_dropped"] = dropped
     if builder.refused:
         summary.limits["inventory_addresses_refused"] = builder.refused
     return _Run(summary, counts, run_assets, run_edges, *span, len(builder.probed_only), len(builder.unproven_only),
@@ -211,7 +219,7 @@ def _pass(todo: list[str], fastlane: bool | None, builder: InventoryBuilder, wit
         first, last = float(records["ts_first"].min()) / 1e9, float(records["ts_last"].max()) / 1e9
         ts_first = first if ts_first is None else min(ts_first, first)
         ts_last = last if ts_last is None else max(ts_last, last)
-    seen = None if endpoints is None else (endpoints.sighting_columns(), endpoints.bridge_protocols)
+    seen = None if endpoints is None else _seen(endpoints)
     return pipeline.summary, counts, (ts_first, ts_last), seen
 
 
