@@ -309,7 +309,8 @@ class InventoryBuilder:
         for table in (sent_from, received):
             for mac in sorted(table):
                 if mac not in routers:
-                    for ip in sorted(table[mac]):
+                    ips = table[mac]
+                    for ip in (ips if len(ips) == 1 else sorted(ips)):  # (a flood of MACs: a million sorts)
                         if ip in unicast:
                             owner.setdefault(ip, mac)
         owned: dict[str, list[str]] = defaultdict(list)
