@@ -9,9 +9,9 @@ between the flood markers.
 """
 
 import argparse
+import ipaddress
 import os
 import random
-import struct
 import sys
 from pathlib import Path
 
@@ -27,8 +27,12 @@ from run_bench import (
     write_report,
 )
 
+from zonewarden.simulate import frames as f
+from zonewarden.simulate.pcap_writer import PcapStreamWriter
+
 BEGIN, END = "<!-- flood:begin -->", "<!-- flood:end -->"
 SEED = 7
+SERVER, SERVER_MAC, CLIENT_MAC = "10.0.0.5", "00:00:00:00:00:05", "02:00:00:00:00:01"
 PORTS = (502, 2404)
 CASES = (
     Case("tshark-conv", "peer", ("tshark", "-r", "{pcap}", "-q", "-z", "conv,tcp")),
@@ -39,22 +43,19 @@ CASES = (
 
 
 def build_flood(out: Path, packets: int, port: int) -> None:
-    """``packets`` SYNs to 10.0.0.5:``port`` from random unicast sources, 10,000 a second, as a pcap."""
+    """``packets`` SYNs to 10.0.0.5:``port`` from random unicast sources, 10,000 a second, as a pcap (the
+    simulator's frame builders and pcap writer)."""
     if out.exists():
         return
     rnd = random.Random(SEED)
-    eth = bytes.fromhex("000000000005" "020000000001" "0800")
     tmp = out.with_suffix(".partial")
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+    with open(tmp, "wb") as fh:
+        pcap = PcapStreamWriter(fh)
         for i in range(packets):
-            src = struct.pack("!I", rnd.getrandbits(32) | 0x01000000)
-            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, i & 0xFFFF, 0, 64, 6, 0, src, bytes([10, 0, 0, 5]))
-            tcp = struct.pack("!HHIIBBHHH", rnd.randrange(1024, 65535), port, rnd.getrandbits(32), 0, 0x50, 0x02,
-                              8192, 0, 0)
-            frame = eth + ip + tcp
-            f.write(struct.pack("<IIII", 1_700_000_000 + i // 10_000, (i % 10_000) * 100, len(frame), len(frame)))
-            f.write(frame)
+            src = str(ipaddress.IPv4Address(rnd.getrandbits(32) | 0x01000000))
+            syn = f.tcp(src, SERVER, rnd.randrange(1024, 65535), port, rnd.getrandbits(32), 0, "S")
+            frame = f.ethernet(SERVER_MAC, CLIENT_MAC, f.ETH_P_IP, f.ip(src, SERVER, f.IPPROTO_TCP, syn))
+            pcap.write(1_700_000_000_000_000 + i * 100, frame)
     tmp.rename(out)  # a half-written capture is never reused
 
 
@@ -86,7 +87,7 @@ def main() -> int:
     a.cache_dir.mkdir(parents=True, exist_ok=True)
     results: dict[int, list[Result]] = {}
     for port in PORTS:
-        pcap = a.cache_dir / f"flood-syn-{port}-{a.packets}.pcap"
+        pcap = a.cache_dir / f"flood-syn-{port}-{a.packets}-v2.pcap"  # (v2: with checksums)
         build_flood(pcap, a.packets, port)
         subs = {"zonewarden": str(a.zonewarden), "pcap": str(pcap)}
         results[port] = []
